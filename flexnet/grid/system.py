@@ -1,0 +1,283 @@
+"""The :class:`System` container: one validated xarray Dataset for TS, DSOs and assets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import DataError
+from .schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
+from .validate import validate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["System", "atomic_to_netcdf", "read_system"]
+
+_NC_KIND = "flexnet-system"
+
+
+def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    for key, (value, _, _) in GLOBAL_ATTRS.items():
+        ds.attrs.setdefault(key, value)
+    for f in FIELDS:
+        if f.name in ds or f.default is None:
+            continue
+        if any(d not in ds.dims for d in f.dims):
+            if f.dims != ("snapshot",):
+                continue
+        if isinstance(f.default, str) and f.default.startswith("="):
+            src = f.default[1:]
+            if src in ds:
+                ds[f.name] = ds[src].copy()
+            continue
+        shape = tuple(ds.sizes[d] for d in f.dims)
+        ds[f.name] = (f.dims, np.full(shape, f.default, dtype=float))
+    for f in FIELDS:
+        if f.name in ds:
+            ds[f.name].attrs.update(units=f.units, long_name=f.description)
+    return ds
+
+
+def _normalise(ds: xr.Dataset) -> xr.Dataset:
+    """Ids as plain Python strings, a consistent dim order, booleans as bool."""
+    ds = ds.copy()
+    for element in ELEMENTS:
+        if element in ds.dims:
+            if element not in ds.coords:
+                raise DataError(f"{element}: dimension has no id coordinate")
+            ds = ds.assign_coords({element: ds[element].values.astype(str).astype(object)})
+    for f in FIELDS:
+        if f.name not in ds:
+            continue
+        if set(ds[f.name].dims) == set(f.dims):
+            ds[f.name] = ds[f.name].transpose(*f.dims)
+        if f.rule.startswith("ref:") or f.rule == "str":
+            ds[f.name] = ds[f.name].astype(str).astype(object)
+        elif f.rule == "bool" and ds[f.name].dtype != bool:
+            vals = ds[f.name].values
+            if np.issubdtype(vals.dtype, np.number) and np.isin(vals, [0, 1]).all():
+                ds[f.name] = ds[f.name].astype(bool)
+    return ds
+
+
+class System:
+    """A validated TSO–DSO system: transmission grid, feeders, assets, profiles, markets.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        Fields named ``<element>_<attr>`` over flat element dims (see ``docs/schema.md``).
+        Optional fields are filled with their defaults.
+    validate : bool, default True
+        Run every validation rule. Only turn off for data already validated.
+
+    Raises
+    ------
+    DataError
+        If any rule fails; the message names element, id and field.
+    """
+
+    def __init__(self, dataset: xr.Dataset, *, validate: bool = True) -> None:
+        ds = _fill_defaults(_normalise(dataset))
+        if validate:
+            _validate(ds)
+        self.ds: xr.Dataset = ds
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_frames(
+        cls,
+        snapshots: int | pd.Index,
+        static: Mapping[str, pd.DataFrame] | None = None,
+        series: Mapping[str, pd.DataFrame] | None = None,
+        attrs: Mapping[str, object] | None = None,
+    ) -> System:
+        """Build a system from pandas tables, PyPSA-style.
+
+        Parameters
+        ----------
+        snapshots : int or pandas.Index
+            Number of hours or the snapshot index.
+        static : dict of str to DataFrame
+            Per element (e.g. ``"gen"``), a table indexed by id whose columns are the
+            attribute names without the element prefix (``p_max``, ``bus``, ...).
+        series : dict of str to DataFrame
+            Per field (e.g. ``"load_p"``), a table indexed by snapshot, one column per id.
+        attrs : dict, optional
+            Scalar attributes (``voll``, ``base_mva``, ``name``, ...).
+
+        Examples
+        --------
+        >>> import pandas as pd, flexnet
+        >>> s = flexnet.System.from_frames(
+        ...     2,
+        ...     static={"bus": pd.DataFrame(index=["a"]),
+        ...             "gen": pd.DataFrame({"bus": ["a"], "p_max": [10.0], "p_min": [0.0],
+        ...                                  "ramp": [10.0], "cost": [20.0],
+        ...                                  "cost_r_up": [1.0], "cost_r_down": [1.0]},
+        ...                                 index=["g"]),
+        ...             "load": pd.DataFrame({"bus": ["a"]}, index=["d"])},
+        ...     series={"load_p": pd.DataFrame({"d": [5.0, 6.0]})})
+        >>> s.ds.sizes["gen"]
+        1
+        """
+        snap = pd.RangeIndex(snapshots) if isinstance(snapshots, int) else pd.Index(snapshots)
+        ds = xr.Dataset(coords={"snapshot": snap.values})
+        for element, frame in (static or {}).items():
+            if element not in ELEMENTS:
+                raise DataError(f"system: unknown element set {element!r}; "
+                                f"known: {sorted(ELEMENTS)}")
+            ids = frame.index.astype(str)
+            ds = ds.assign_coords({element: np.asarray(ids, dtype=object)})
+            for col in frame.columns:
+                ds[f"{element}_{col}"] = (element, frame[col].to_numpy())
+        for name, frame in (series or {}).items():
+            element = name.split("_")[0]
+            if len(frame.index) != snap.size:
+                raise DataError(f"{element}: profile {name!r} has {len(frame.index)} rows but "
+                                f"the system has {snap.size} snapshots")
+            if element not in ELEMENTS:
+                ds[name] = ("snapshot", np.asarray(frame).reshape(-1).astype(float))
+                continue
+            if element not in ds.coords:
+                raise DataError(f"{element}: profile {name!r} given but no {element} table")
+            cols = frame.columns.astype(str)
+            missing = set(ds[element].values) - set(cols)
+            if missing:
+                raise DataError(f"{element} {sorted(missing)[0]!r}: profile {name!r} has no "
+                                "column for this id")
+            ds[name] = (("snapshot", element), frame[list(ds[element].values)].to_numpy(float))
+        ds.attrs.update(attrs or {})
+        return cls(ds)
+
+    # -- accessors ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Case name."""
+        return str(self.ds.attrs["name"])
+
+    @property
+    def snapshots(self) -> pd.Index:
+        """Snapshot (hour) index."""
+        return self.ds.indexes["snapshot"]
+
+    def n(self, element: str) -> int:
+        """Number of elements of a set (0 when the set is absent)."""
+        return int(self.ds.sizes.get(element, 0))
+
+    @property
+    def has_ts(self) -> bool:
+        """Whether the system has a transmission grid."""
+        return self.n("bus") > 0
+
+    @property
+    def has_ds(self) -> bool:
+        """Whether the system has distribution feeders."""
+        return self.n("dso") > 0
+
+    def summary(self) -> pd.DataFrame:
+        """Element counts and headline totals (peak loads, capacities)."""
+        ds = self.ds
+        rows = {e: self.n(e) for e in ELEMENTS}
+        out = pd.DataFrame({"count": pd.Series(rows)})
+        totals = {}
+        if self.n("load"):
+            totals["TS peak load [MW]"] = float(ds.load_p.sum("load").max())
+        if self.n("gen"):
+            totals["generation capacity [MW]"] = float(ds.gen_p_max.sum())
+        if self.n("wind"):
+            totals["wind capacity (max forecast) [MW]"] = float(ds.wind_p.max("snapshot").sum())
+        if self.n("node"):
+            totals["DS peak load [MW]"] = float(ds.node_p_load.sum("node").max())
+        if self.n("der"):
+            totals["DER rating [MW]"] = float(ds.der_p_max.sum())
+        if self.n("storage"):
+            totals["BESS energy [MWh]"] = float(ds.storage_e_max.sum())
+        out.attrs["totals"] = totals
+        return out
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{e}={self.n(e)}" for e in ELEMENTS if self.n(e))
+        return f"<flexnet.System {self.name!r}: snapshot={self.ds.sizes['snapshot']}, {counts}>"
+
+    def copy(self) -> System:
+        """Deep copy (already validated, so no re-validation)."""
+        return System(self.ds.copy(deep=True), validate=False)
+
+    # -- io -------------------------------------------------------------------------------
+    def to_netcdf(self, path: str | os.PathLike) -> Path:
+        """Write the system to a netCDF file, atomically (no partial file on failure)."""
+        ds = self.ds.copy()
+        ds.attrs["flexnet_kind"] = _NC_KIND
+        return atomic_to_netcdf(ds, path)
+
+
+def _validate(ds: xr.Dataset) -> None:
+    validate(ds)
+
+
+def _encode_bools(ds: xr.Dataset) -> xr.Dataset:
+    """netCDF has no bool: store as int8 with a flag attribute read back by read_system."""
+    ds = ds.copy()
+    for v in ds.data_vars:
+        if ds[v].dtype == bool:
+            ds[v] = ds[v].astype("int8")
+            ds[v].attrs["flexnet_dtype"] = "bool"
+    return ds
+
+
+def atomic_to_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` through a temporary file renamed into place.
+
+    A crash or Ctrl-C mid-way never leaves a partial file under ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        _encode_bools(ds).to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_flexnet_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Open a flexnet netCDF file fully into memory, decoding flexnet's bool flag."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as f:
+            ds = f.load()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable netCDF file ({exc})") from exc
+    for v in ds.data_vars:
+        if ds[v].attrs.pop("flexnet_dtype", None) == "bool":
+            ds[v] = ds[v].astype(bool)
+    return ds
+
+
+def read_system(path: str | os.PathLike) -> System:
+    """Read a system written by :meth:`System.to_netcdf`, validating it.
+
+    Raises
+    ------
+    DataError
+        If the file is not a flexnet system file or its data fail validation.
+    """
+    ds = open_flexnet_dataset(path)
+    kind = ds.attrs.pop("flexnet_kind", None)
+    if kind != _NC_KIND:
+        raise DataError(f"{path}: not a flexnet system file (flexnet_kind={kind!r})")
+    return System(ds)
