@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from .errors import DataError, FlexnetError, InfeasibleError, SolverError, UnboundedError
-from .grid import DEFAULT_CASE, System, list_cases, load_case, read_system, synthetic_system
+from flexnet.api import compare, solve
+from flexnet.errors import DataError, FlexnetError, InfeasibleError, SolverError, UnboundedError
+from flexnet.grid import DEFAULT_CASE, System, list_cases, load_case, read_system, synthetic_system
 
 __version__ = "0.1.0"
+
+from flexnet.results import Result, read_result  # noqa: E402
 
 __all__ = [
     "DEFAULT_CASE",
     "DataError",
     "FlexnetError",
     "InfeasibleError",
+    "Result",
     "SolverError",
     "System",
     "UnboundedError",
     "__version__",
+    "compare",
     "list_cases",
     "load_case",
+    "read_result",
     "read_system",
+    "solve",
     "synthetic_system",
 ]

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import xarray as xr
+from scipy.sparse.linalg import spsolve
 
-__all__ = ["DATASETS", "add_markets_and_uncertainty", "make_assets", "profiles"]
+__all__ = ["DATASETS", "add_markets_and_uncertainty", "downstream_sum", "make_assets", "profiles",
+           "rate_feeders"]
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
@@ -209,4 +212,47 @@ def add_markets_and_uncertainty(ds: xr.Dataset, prof: pd.DataFrame, rng: np.rand
         z = (rng.gamma(k, 1.0, (samples, T, len(areas))) - k) / np.sqrt(k)
         ds["forecast_error"] = (("sample", "snapshot", "area"), z * sigma[None])
         ds = ds.assign_coords(sample=np.arange(samples), area=np.array(areas, dtype=object))
+    return ds
+
+
+def downstream_sum(parent: np.ndarray, child: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of ``values`` over each node and everything below it, for a forest.
+
+    Solves (I − A) d = values with A[parent, child] = 1 (nilpotent for a tree), so any
+    node ordering works and no Python loop over nodes is needed.
+    """
+    n = values.size
+    A = sp.csc_matrix((np.ones(child.size), (parent, child)), shape=(n, n))
+    return np.atleast_1d(spsolve((sp.identity(n, format="csc") - A), values))
+
+
+def rate_feeders(ds: xr.Dataset, load_factor: float = 1.5, asset_factor: float = 0.6,
+                 trafo_factor: float = 1.3) -> xr.Dataset:
+    """Rate branches and PCC transformers from the demand they serve.
+
+    Rating = ``load_factor`` × downstream peak apparent load + ``asset_factor`` ×
+    downstream maximum asset draw (heat pumps, appliance and shiftable loads, EV chargers,
+    BESS). The transformer takes ``trafo_factor`` × the load part plus the asset part.
+    Factors below 1 for assets mean they cannot all draw at once: the grid is congested
+    exactly when flexibility is scheduled carelessly.
+    """
+    nodes = ds.indexes["node"]
+    s_load = np.hypot(ds.node_p_load.max("snapshot").values, ds.node_q_load.max("snapshot").values)
+    draw = np.zeros(nodes.size)
+    for field, size in (("building_node", ds.get("building_hvac_max")),
+                        ("building_node", ds.get("building_shift_max")),
+                        ("building_node", ds.get("building_p_base", xr.DataArray()).max("snapshot")
+                         if "building_p_base" in ds else None),
+                        ("fleet_node", ds.fleet_count * ds.fleet_p_charger
+                         if "fleet_count" in ds else None),
+                        ("storage_node", ds.get("storage_p_max"))):
+        if size is not None and field in ds:
+            np.add.at(draw, nodes.get_indexer(ds[field].values), size.values)
+    parent = nodes.get_indexer(ds.branch_node0.values)
+    child = nodes.get_indexer(ds.branch_node1.values)
+    down_load = downstream_sum(parent, child, s_load)
+    down_draw = downstream_sum(parent, child, draw)
+    ds["branch_s_max"] = ("branch", load_factor * down_load[child] + asset_factor * down_draw[child])
+    roots = nodes.get_indexer(ds.dso_root.values)
+    ds["dso_s_max"] = ("dso", trafo_factor * down_load[roots] + asset_factor * down_draw[roots])
     return ds

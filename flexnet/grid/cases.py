@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DataError
-from .assets import DATASETS, add_markets_and_uncertainty, make_assets, profiles
+from .assets import DATASETS, add_markets_and_uncertainty, make_assets, profiles, rate_feeders
 from .matpower import feeder_from_matpower, read_matpower, ts_from_matpower
 from .system import System
 
@@ -86,7 +86,7 @@ def _composite() -> System:
     parts = [_feeder(f, d, load_profile=load, scale=s) for f, d, _, s in feeders]
     ds_ds = concat_feeders(parts)
     ds_ds["dso_bus"] = ("dso", np.array([b for _, _, b, _ in feeders], dtype=object))
-    ds_ds["dso_v0"] = ("dso", np.full(4, 1.03))
+    ds_ds["dso_v0"] = ("dso", np.full(4, 1.05))
     ds_ds["dso_v_min"] = ("dso", np.full(4, 0.95))
     ds_ds["dso_v_max"] = ("dso", np.full(4, 1.05))
     dso_peak = ds_ds.node_p_load.groupby(ds_ds.node_dso).sum().max("snapshot")
@@ -113,7 +113,7 @@ def _composite() -> System:
     ts["line_s_max"] = ("line", s_max.to_numpy())
     assets = make_assets(ds_ds.node.values, ds_ds.node_dso.values, ds_ds.dso.values, dso_peak,
                          prof, rng)
-    ds = xr.merge([ts, ds_ds, assets], compat="override", join="outer")
+    ds = rate_feeders(xr.merge([ts, ds_ds, assets], compat="override", join="outer"))
     ds_ds_sum = float(ds.node_p_load.sum("node").max())
     ds.attrs.update(ts.attrs, description=(
         f"IEEE RTS-24 + 4 DSOs ({ds_ds_sum:.0f} MW peak DS load), "

@@ -264,10 +264,9 @@ def feeder_from_matpower(
     lk = 1e-3 if load_unit == "kW" else 1.0
     p_peak = bus[:, PD] * lk * scale
     q_peak = bus[:, QD] * lk * scale
-    # downstream apparent load per branch: accumulate children into parents in reverse BFS
-    down = np.hypot(p_peak, q_peak)
-    for node in order[::-1][:-1]:  # O(n) tree accumulation; data conversion, not modeling
-        down[pred[node]] += down[node]
+    from .assets import downstream_sum
+
+    down = downstream_sum(parent, child, np.hypot(p_peak, q_peak))
     node_ids = np.array([f"{dso}-n{int(i)}" for i in bus[:, BUS_I]], dtype=object)
     br_ids = np.array([f"{dso}-b{i + 1}" for i in range(br.shape[0])], dtype=object)
     vmin = float(np.nanmin(np.where(bus[:, VMIN] > 0, bus[:, VMIN], 0.95)))

@@ -27,11 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
-from scipy.sparse.linalg import spsolve, spsolve_triangular
+from scipy.sparse.linalg import spsolve
 from scipy.spatial import cKDTree
 
 from ..errors import DataError
-from .assets import add_markets_and_uncertainty, make_assets, profiles
+from .assets import add_markets_and_uncertainty, downstream_sum, make_assets, profiles, rate_feeders
 from .matpower import read_matpower, ts_from_matpower
 from .system import System
 
@@ -134,10 +134,7 @@ def _synthetic_feeders(rng: np.random.Generator, pcc_bus: np.ndarray, m: int, pr
     parent = offset[child] + local[child] - back[child]
     p_pk = np.where(local > 0, rng.uniform(0.05, 0.17, N), 0.0)
     q_pk = p_pk * rng.uniform(0.3, 0.6, N)
-    # downstream apparent load: solve (I − A) d = s with A[parent, child] = 1 (upper triangular)
-    A = sp.csr_matrix((np.ones(child.size), (parent, child)), shape=(N, N))
-    down = spsolve_triangular((sp.identity(N, format="csr") - A), np.hypot(p_pk, q_pk),
-                              lower=False)
+    down = downstream_sum(parent, offset[child] + local[child], np.hypot(p_pk, q_pk))
     r = rng.uniform(0.2, 1.0, child.size)
     dso_ids = _ids("DSO", f)
     node_ids = np.char.add(np.repeat(dso_ids.astype(str), m),
@@ -231,6 +228,8 @@ def synthetic_system(
         parts += [dsd, make_assets(dsd.node.values, dsd.node_dso.values, dsd.dso.values, peak,
                                    prof, rng, buildings=2, fleets=1, storages=1, pv=1, dg=1)]
     ds = xr.merge(parts, compat="override", join="outer")
+    if feeders:
+        ds = rate_feeders(ds)
     ds.attrs.update(ts_ds.attrs)
     ds = add_markets_and_uncertainty(ds, prof, rng)
     ds.attrs["name"] = f"synthetic-{ts_buses if ts is None else 'imported'}x{feeders}-s{seed}"

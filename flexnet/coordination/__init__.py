@@ -1,0 +1,13 @@
+"""Coordination schemes: each a short recipe of block calls (see docs/schemes.md)."""
+
+from __future__ import annotations
+
+from flexnet.coordination.centralized import build_centralized, solve_centralized
+from flexnet.coordination.sequential import solve_sequential
+
+SCHEMES = {
+    "centralized": solve_centralized,
+    "sequential": solve_sequential,
+}
+
+__all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_sequential"]

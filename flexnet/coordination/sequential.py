@@ -1,0 +1,93 @@
+"""Sequential scheme: the uncoordinated baseline (TSO first, DSOs repair afterwards).
+
+1. **DSO forecast.** Each DSO's resources schedule themselves against the retail price
+   on a copper plate (no voltage, branch or transformer limits): its forecast net load
+   P⁰_pcc.
+2. **TSO market.** The TSO clears energy and flexibility with P⁰_pcc as fixed demand;
+   generators alone meet FR↑/FR↓ (no DSO flexibility is offered).
+3. **DSO repair.** Each DSO redispatches its resources on its real grid. Deviations from
+   P⁰_pcc are bought at LMP·(1 + premium) or sold at LMP·(1 − premium) (the balancing
+   market); shedding at VOLL is the last resort. The repair cost is reported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import linopy
+import xarray as xr
+
+from flexnet.blocks.common import coords
+from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
+from flexnet.results import extract, finalize
+from flexnet.solver import run_highs
+
+if TYPE_CHECKING:
+    from flexnet.grid.system import System
+    from flexnet.results import Result
+
+
+def _ds_model(system: System, *, network: bool) -> tuple[linopy.Model, list]:
+    m = linopy.Model(force_dim_names=True)
+    return m, add_ds_side(m, system, reserve=False, network=network)
+
+
+def _value(costs: list) -> float:
+    return float(sum(c.solution.sum() if hasattr(c, "solution") else c for c in costs))
+
+
+def solve_sequential(system: System, *, formulation: str = "angle",
+                     **options: Any) -> Result:
+    """Solve the sequential baseline; see the module docstring for the three steps."""
+    ds = system.ds
+    extra: dict[str, float] = {}
+    if not system.has_ds:  # nothing to coordinate: the TSO market alone
+        m = linopy.Model(force_dim_names=True)
+        objective(m, add_ts_side(m, system, formulation=formulation))
+        status = run_highs(m, scheme="sequential", system=system, options=options)
+        return finalize(extract(m, system), system, scheme="sequential", status=status,
+                        objective=float(m.objective.value))
+    # 1. DSO forecast on a copper plate at the retail price
+    price = ds.retail_price if system.has_ts else ds.pcc_price
+    m1, c1 = _ds_model(system, network=False)
+    objective(m1, [*c1, (price * m1.variables["Pcc-p"]).sum()])
+    run_highs(m1, scheme="sequential/dso-forecast", system=system, options=options)
+    p0 = m1.variables["Pcc-p"].solution
+    forecast_cost = _value(c1)
+    # 2. TSO market with the DSO forecast as fixed demand
+    if system.has_ts:
+        m2 = linopy.Model(force_dim_names=True)
+        objective(m2, add_ts_side(m2, system, formulation=formulation, pcc=p0))
+        status = run_highs(m2, scheme="sequential/tso", system=system, options=options)
+        ts_res = extract(m2, system, pcc_fixed=p0)
+        lmp = ts_res["bus_lmp"].sel(bus=ds.dso_bus.values).rename(bus="dso").assign_coords(
+            dso=ds.dso.values)
+        ts_cost = float(m2.objective.value)
+    else:
+        ts_res, ts_cost, status = xr.Dataset(), 0.0, "optimal"
+        lmp = ds.pcc_price * xr.ones_like(p0)
+    # 3. DSO repair on the real grid, deviations priced on the balancing market
+    m3, c3 = _ds_model(system, network=True)
+    c = coords(system, "snapshot", "dso")
+    up = m3.add_variables(lower=0, coords=c, name="Pcc-deviation-up")
+    down = m3.add_variables(lower=0, coords=c, name="Pcc-deviation-down")
+    m3.add_constraints(m3.variables["Pcc-p"] - up + down == p0, name="Pcc-schedule")
+    prem = float(ds.attrs["balancing_premium"])
+    balancing = (lmp * (1 + prem) * up).sum() - (lmp * (1 - prem) * down).sum()
+    objective(m3, [*c3, balancing])
+    run_highs(m3, scheme="sequential/dso-repair", system=system, options=options)
+    ds_res = extract(m3, system)
+    if system.has_ts:  # the TSO paid for P⁰ in its market; deviations settle at balancing
+        bal = float(balancing.solution.sum())
+    else:  # feeder-only: energy is bought at pcc_price; only the premium is balancing
+        bal = float((prem * ds.pcc_price * (up.solution + down.solution)).sum())
+    extra.update(balancing_cost=bal, repair_cost=_value(c3) + bal - forecast_cost,
+                 pcc_deviation_mwh=float((up.solution + down.solution).sum()))
+    res = xr.merge([ts_res, ds_res], compat="override", join="outer")
+    res["pcc_schedule"] = p0.assign_attrs(units="MW", long_name="PCC schedule given to the TSO")
+    res.attrs["balancing_cost"] = bal
+    objective_value = ts_cost + _value(c3) + bal
+    if not system.has_ts:
+        objective_value += float((ds.pcc_price * ds_res["pcc_p"]).sum())
+    return finalize(res, system, scheme="sequential", status=status,
+                    objective=objective_value, extra=extra)

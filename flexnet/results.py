@@ -1,0 +1,282 @@
+"""Labeled results: extraction from solved models by name, metrics, summary, netCDF."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from flexnet.blocks.drp import drp_reward
+from flexnet.errors import DataError
+from flexnet.grid.system import atomic_to_netcdf, open_flexnet_dataset
+
+if TYPE_CHECKING:
+    import linopy
+
+    from flexnet.grid.system import System
+
+__all__ = ["RESULT_SCHEMA", "Result", "extract", "read_result"]
+
+_NC_KIND = "flexnet-result"
+
+#: model variable → (result name, units, meaning); extraction is by these names only
+VARIABLES: dict[str, tuple[str, str, str]] = {
+    "Gen-p": ("gen_p", "MW", "generator output"),
+    "Gen-r-up": ("gen_r_up", "MW", "generator up reserve"),
+    "Gen-r-down": ("gen_r_down", "MW", "generator down reserve"),
+    "Wind-p": ("wind_p", "MW", "wind output after curtailment"),
+    "Load-shed": ("load_shed", "MW", "TS load shed at VOLL"),
+    "Line-flow": ("line_flow", "MW", "DC line flow, from → to"),
+    "Pcc-p": ("pcc_p", "MW", "DSO import at the PCC (positive = from the TS)"),
+    "Pcc-q": ("pcc_q", "Mvar", "DSO reactive import at the PCC"),
+    "Pcc-r-up": ("pcc_flex_up", "MW", "up flexibility offered by the DSO at the PCC"),
+    "Pcc-r-down": ("pcc_flex_down", "MW", "down flexibility offered by the DSO at the PCC"),
+    "Branch-p": ("branch_p", "MW", "branch active flow, parent → child"),
+    "Branch-q": ("branch_q", "Mvar", "branch reactive flow, parent → child"),
+    "Node-shed": ("node_shed", "MW", "DS load shed at VOLL"),
+    "Building-temperature": ("building_temperature", "°C", "indoor temperature"),
+    "Building-p": ("building_p", "MW", "building net load"),
+    "Building-p-hvac": ("building_p_hvac", "MW", "heat-pump electric power"),
+    "Building-dr": ("building_dr", "MW", "DR reduction below the baseline"),
+    "Fleet-energy": ("fleet_energy", "MWh", "energy stored in connected EVs"),
+    "Storage-soc": ("storage_soc", "MWh", "BESS state of charge"),
+    "Der-p": ("der_p", "MW", "DER output after curtailment"),
+}
+
+#: constraint → (result name, units, meaning) for duals
+DUALS: dict[str, tuple[str, str, str]] = {
+    "Bus-balance": ("bus_lmp", "$/MWh", "locational marginal price"),
+    "Node-balance-p": ("node_dlmp", "$/MWh", "distribution LMP (active power)"),
+    "Reserve-up-requirement": ("flex_price_up", "$/MW/h", "up-flexibility price"),
+    "Reserve-down-requirement": ("flex_price_down", "$/MW/h", "down-flexibility price"),
+}
+
+#: derived results: name → (units, meaning)
+DERIVED: dict[str, tuple[str, str]] = {
+    "line_loading": ("1", "|flow| / rating"),
+    "node_v": ("p.u.", "voltage magnitude"),
+    "branch_loading": ("1", "apparent flow / rating"),
+    "fleet_p": ("MW", "fleet net charging (charge − discharge)"),
+    "storage_p": ("MW", "BESS net charging (charge − discharge)"),
+    "drp_reward": ("$/MWh", "DRP reward ρ_t"),
+}
+
+RESULT_SCHEMA: dict[str, tuple[str, str]] = {
+    **{v[0]: (v[1], v[2]) for v in VARIABLES.values()},
+    **{v[0]: (v[1], v[2]) for v in DUALS.values()},
+    **DERIVED,
+}
+
+
+def _solution(m: linopy.Model, name: str) -> xr.DataArray:
+    return m.variables[name].solution
+
+
+def extract(m: linopy.Model, system: System, *,
+            pcc_fixed: xr.DataArray | None = None) -> xr.Dataset:
+    """Pull every known variable and dual out of a solved model by its name.
+
+    PTDF models have no ``Line-flow`` variable and no per-bus balance: their flows are
+    recomputed from the solved injections and their LMPs from the system-balance and
+    line duals (:func:`flexnet.blocks.network_ts.ptdf_lmp`).
+
+    Parameters
+    ----------
+    pcc_fixed : DataArray, optional
+        PCC draws that were parameters of the TS model (sequential scheme).
+    """
+    from flexnet.blocks.network_ts import line_flows_ptdf, ptdf_lmp, ts_demand
+
+    ds = system.ds
+    out = xr.Dataset(coords={"snapshot": ds.snapshot.values})
+    for name, (res, _, _) in VARIABLES.items():
+        if name in m.variables:
+            out[res] = _solution(m, name)
+    for name, (res, _, _) in DUALS.items():
+        if name in m.constraints:
+            try:
+                out[res] = m.constraints[name].dual
+            except AttributeError:  # MILPs carry no duals
+                continue
+    if "System-balance" in m.constraints:  # PTDF formulation
+        out["bus_lmp"] = ptdf_lmp(m, system)
+        inj = xr.zeros_like(ts_demand(system))
+        for var, fld, sign in (("gen_p", "gen_bus", 1), ("wind_p", "wind_bus", 1),
+                               ("load_shed", "load_bus", 1), ("pcc_p", "dso_bus", -1)):
+            if var in out and fld.split("_")[0] in ds.dims:
+                g = (sign * out[var]).groupby(ds[fld].rename("bus")).sum()
+                inj = inj + g.reindex(bus=ds.bus.values, fill_value=0.0)
+        inj = inj - ts_demand(system, pcc=pcc_fixed)
+        out["line_flow"] = line_flows_ptdf(system, inj)
+    for a, b, res in (("Fleet-p-charge", "Fleet-p-discharge", "fleet_p"),
+                      ("Storage-p-charge", "Storage-p-discharge", "storage_p")):
+        if a in m.variables:
+            out[res] = _solution(m, a) - _solution(m, b)
+    return asset_reserves(m, out)
+
+
+def complete(out: xr.Dataset, system: System) -> xr.Dataset:
+    """Add derived results (loadings, voltages, flows for PTDF models) and units."""
+    ds = system.ds
+    if "line_flow" in out:
+        out["line_loading"] = np.abs(out["line_flow"]) / ds.line_s_max
+    if "_node_v2" in out:
+        out["node_v"] = np.sqrt(out["_node_v2"].clip(min=0))
+        out = out.drop_vars("_node_v2")
+    if "branch_p" in out:
+        out["branch_loading"] = np.hypot(out["branch_p"], out["branch_q"]) / ds.branch_s_max
+    if system.n("building"):
+        out["drp_reward"] = drp_reward(system)
+    for name, (units, meaning) in RESULT_SCHEMA.items():
+        if name in out:
+            out[name].attrs.update(units=units, long_name=meaning)
+    return out
+
+
+def _tot(x: xr.DataArray | None) -> float:
+    return 0.0 if x is None else float(x.sum())
+
+
+def cost_breakdown(res: xr.Dataset, system: System) -> dict[str, float]:
+    """Daily costs recomputed from the solution and the data (independent of the model).
+
+    ``energy``: generation, DER, BESS degradation and (feeder-only) PCC purchases;
+    ``flexibility``: reserve capacity of generators and DS assets; ``dr``: DRP rewards;
+    ``shed``: VOLL × shed energy; ``balancing``: sequential PCC deviations.
+    """
+    ds = system.ds
+    g = res.get
+    energy = _tot(ds.gen_cost * g("gen_p")) if "gen_p" in res else 0.0
+    energy += _tot(ds.der_cost * g("der_p")) if "der_p" in res else 0.0
+    if "_storage_discharge" in res:
+        energy += _tot(ds.storage_cost * res["_storage_discharge"])
+    if not system.has_ts and "pcc_p" in res:
+        energy += _tot(ds.pcc_price * res["pcc_p"])
+    flex = 0.0
+    if "gen_r_up" in res:
+        flex += _tot(ds.gen_cost_r_up * res.gen_r_up + ds.gen_cost_r_down * res.gen_r_down)
+    for key, cost in (("_asset_r_building", ds.get("building_cost_flex")),
+                      ("_asset_r_fleet", ds.get("fleet_cost_flex")),
+                      ("_asset_r_storage", ds.get("storage_cost_flex")),
+                      ("_asset_r_der", ds.get("der_cost_flex"))):
+        if key in res:
+            flex += _tot(cost * res[key])
+    dr = _tot(res["drp_reward"] * res["building_dr"]) if "building_dr" in res else 0.0
+    voll = float(ds.attrs["voll"])
+    shed = voll * (_tot(g("load_shed")) + _tot(g("node_shed")))
+    balancing = float(res.attrs.get("balancing_cost", 0.0))
+    return {"energy": energy, "flexibility": flex, "dr": dr, "shed": shed,
+            "balancing": balancing,
+            "total": energy + flex + dr + shed + balancing}
+
+
+def metrics(res: xr.Dataset, system: System) -> dict[str, float]:
+    """Summary figures of a result (the rows of :meth:`Result.summary`)."""
+    ds = system.ds
+    c = cost_breakdown(res, system)
+    out = {
+        "total_cost": c["total"],
+        "energy_market_cost": c["energy"],
+        "flexibility_market_cost": c["flexibility"],
+        "dr_reward_payments": c["dr"],
+        "balancing_cost": c["balancing"],
+        "shed_energy_mwh": _tot(res.get("load_shed")) + _tot(res.get("node_shed")),
+        "congested_line_hours": float((res["line_loading"] >= 0.99).sum())
+        if "line_loading" in res else 0.0,
+    }
+    if "node_v" in res:
+        v = res["node_v"]
+        vmin = ds.dso_v_min.sel(dso=ds.node_dso.values).values
+        vmax = ds.dso_v_max.sel(dso=ds.node_dso.values).values
+        out["min_voltage_pu"] = float(v.min())
+        out["max_voltage_pu"] = float(v.max())
+        out["voltage_violations"] = float(((v < vmin - 1e-4) | (v > vmax + 1e-4)).sum())
+    if "branch_loading" in res:
+        out["branch_overloads"] = float((res["branch_loading"] > 1 + 1e-4).sum())
+    return out
+
+
+@dataclass
+class Result:
+    """The outcome of :func:`flexnet.solve`: a labeled dataset plus the system it used."""
+
+    dataset: xr.Dataset
+    system: System | None = field(default=None, repr=False)
+
+    @property
+    def scheme(self) -> str:
+        """Coordination scheme that produced the result."""
+        return str(self.dataset.attrs.get("scheme", ""))
+
+    def summary(self) -> pd.DataFrame:
+        """Total, energy, flexibility, DR, shed, congestion and voltage figures (one column)."""
+        keys = [k for k in _SUMMARY_KEYS if k in self.dataset.attrs]
+        return pd.DataFrame({self.scheme or "result": [float(self.dataset.attrs[k]) for k in keys]},
+                            index=pd.Index(keys, name="metric"))
+
+    def __getitem__(self, name: str) -> xr.DataArray:
+        return self.dataset[name]
+
+    def to_netcdf(self, path: str | os.PathLike) -> Path:
+        """Write the results atomically to a CF-style netCDF file."""
+        ds = self.dataset.copy()
+        ds.attrs["flexnet_kind"] = _NC_KIND
+        return atomic_to_netcdf(ds, path)
+
+
+_SUMMARY_KEYS = ["total_cost", "energy_market_cost", "flexibility_market_cost",
+                 "dr_reward_payments", "balancing_cost", "repair_cost", "shed_energy_mwh",
+                 "congested_line_hours", "min_voltage_pu", "max_voltage_pu",
+                 "voltage_violations", "branch_overloads", "objective"]
+
+
+def finalize(res: xr.Dataset, system: System, *, scheme: str, status: str,
+             objective: float, extra: dict | None = None) -> Result:
+    """Complete a raw extraction: derived results, units, metrics and global attrs."""
+    from flexnet import __version__
+
+    res = complete(res, system)
+    figures = metrics(res, system)
+    res = res.drop_vars([v for v in res.data_vars if str(v).startswith("_")])
+    res.attrs = {k: v for k, v in res.attrs.items() if not k.startswith("_")}
+    res.attrs.update(figures)
+    res.attrs.update(extra or {})
+    res.attrs.update(
+        scheme=scheme, solver="highs", status=status, objective=float(objective),
+        case=system.name, flexnet_version=__version__,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        Conventions="CF-1.8",
+        title=f"flexnet {scheme} results for {system.name}",
+    )
+    for k in ("snapshot",):
+        res[k].attrs.update(long_name="hour of the day", units="h")
+    return Result(res, system)
+
+
+def read_result(path: str | os.PathLike) -> Result:
+    """Read results written by :meth:`Result.to_netcdf`."""
+    ds = open_flexnet_dataset(path)
+    kind = ds.attrs.pop("flexnet_kind", None)
+    if kind != _NC_KIND:
+        raise DataError(f"{path}: not a flexnet results file (flexnet_kind={kind!r})")
+    return Result(ds)
+
+
+def asset_reserves(m: linopy.Model, res: xr.Dataset) -> xr.Dataset:
+    """Attach hidden per-asset reserve totals and storage discharge used by the cost breakdown."""
+    for block in ("building", "fleet", "storage", "der"):
+        name = block.capitalize()
+        if f"{name}-r-up" in m.variables:
+            res[f"_asset_r_{block}"] = (_solution(m, f"{name}-r-up")
+                                        + _solution(m, f"{name}-r-down"))
+    if "Storage-p-discharge" in m.variables:
+        res["_storage_discharge"] = _solution(m, "Storage-p-discharge")
+    if "Node-v" in m.variables:
+        res["_node_v2"] = _solution(m, "Node-v")
+    return res

@@ -1,0 +1,139 @@
+"""Running HiGHS on a linopy model: options, status handling, infeasibility diagnosis."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flexnet.errors import InfeasibleError, SolverError, UnboundedError
+
+if TYPE_CHECKING:
+    import linopy
+
+    from flexnet.grid.system import System
+
+__all__ = ["diagnose_infeasibility", "highs_options", "run_highs"]
+
+log = logging.getLogger("flexnet")
+
+_OPTION_MAP = {"time_limit": "time_limit", "mip_gap": "mip_rel_gap", "threads": "threads",
+               "presolve": "presolve", "solver": "solver", "log_file": "log_file"}
+
+
+def highs_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Translate flexnet solver options to HiGHS options.
+
+    Known keys: ``time_limit`` (s), ``mip_gap`` (relative), ``threads``, ``presolve``
+    ("on"/"off"), ``solver`` ("simplex", "ipm", "pdlp"), ``log_file``, ``verbose``.
+    Unknown keys are passed to HiGHS unchanged.
+    """
+    out: dict[str, Any] = {"output_flag": bool(options.get("verbose", False)) or
+                           bool(options.get("log_file"))}
+    out["log_to_console"] = bool(options.get("verbose", False))
+    for k, v in options.items():
+        if k == "verbose" or v is None:
+            continue
+        out[_OPTION_MAP.get(k, k)] = v
+    return out
+
+
+def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
+              options: dict[str, Any] | None = None) -> str:
+    """Solve ``m`` with HiGHS; return the termination condition or raise a clear error.
+
+    Raises
+    ------
+    InfeasibleError, UnboundedError
+        With a hint from :func:`diagnose_infeasibility` when the data can show the cause.
+    SolverError
+        On a time limit without a solution, or any other solver failure.
+    """
+    opts = highs_options(options or {})
+    log.info("%s: solving %d variables, %d constraints with HiGHS", scheme,
+             m.nvars, m.ncons)
+    _, cond = m.solve(solver_name="highs", io_api="direct", progress=False, **opts)
+    cond = str(cond)
+    if cond == "optimal":
+        return cond
+    if cond in ("infeasible", "infeasible_or_unbounded"):
+        hint = diagnose_infeasibility(system) if system is not None else ""
+        raise InfeasibleError("the model is infeasible", scheme=scheme, status=cond,
+                              hint=hint or _GENERIC_HINT)
+    if cond == "unbounded":
+        raise UnboundedError("the model is unbounded", scheme=scheme, status=cond,
+                             hint="a cost is negative on a variable without an upper limit; "
+                                  "check gen_cost/der_cost signs and custom blocks")
+    if cond == "time_limit":
+        has_solution = m.objective.value is not None and np.isfinite(m.objective.value or np.nan)
+        if not has_solution:
+            raise SolverError("the time limit was reached before a solution was found",
+                              scheme=scheme, status=cond,
+                              hint="raise time_limit, or relax mip_gap")
+        return cond
+    raise SolverError("the solver stopped without an optimal solution", scheme=scheme,
+                      status=cond, hint="run with verbose=True or log_file=... to see HiGHS's log")
+
+
+_GENERIC_HINT = ("every load can be shed at VOLL, so the cause is a limit that shedding cannot "
+                 "relieve: must-run generation (gen_p_min), the flexibility requirement "
+                 "(fr_up/fr_down), building comfort bands, EV departure energy, storage end "
+                 "states, or voltage limits under reactive load")
+
+
+def diagnose_infeasibility(system: System) -> str:
+    """Vectorized data checks that explain common infeasibilities (empty if none found)."""
+    ds = system.ds
+    hints: list[str] = []
+    snaps = ds.snapshot.values
+    if system.n("gen"):
+        demand = ds.load_p.sum("load") if system.n("load") else 0.0
+        if system.n("node"):
+            demand = demand + ds.node_p_load.sum("node")
+        must = float(ds.gen_p_min.sum())
+        over = (must > demand)
+        if bool(np.any(over)):
+            t = snaps[int(np.argmax(np.asarray(over)))]
+            hints.append(f"must-run generation Σ gen_p_min = {must:.1f} MW exceeds total demand "
+                         f"at snapshot {t!r}; nothing can absorb the surplus")
+        for d, fr in (("up", ds.fr_up), ("down", ds.fr_down)):
+            room = (ds.gen_p_max - ds.gen_p_min).clip(min=0)
+            gen_cap = float(np.minimum(room, ds.gen_ramp).sum())
+            ds_cap = float(ds.dso_s_max.sum()) if system.n("dso") else 0.0
+            short = fr > gen_cap + ds_cap
+            if bool(short.any()):
+                t = snaps[int(np.argmax(short.values))]
+                hints.append(f"fr_{d} at snapshot {t!r} is {float(fr.sel(snapshot=t)):.1f} MW, more "
+                             f"than generators ({gen_cap:.1f} MW) and PCCs ({ds_cap:.1f} MW) "
+                             "can offer")
+    if system.n("fleet"):
+        cap = ds.fleet_connected * ds.fleet_p_charger * ds.fleet_eta
+        reach = ds.fleet_e_init + (cap + ds.fleet_e_arrive - ds.fleet_e_depart).cumsum("snapshot")
+        bad = reach < -1e-9
+        if bool(bad.any()):
+            i = np.argwhere(bad.transpose("snapshot", "fleet").values)[0]
+            hints.append(f"fleet {ds.fleet.values[i[1]]!r}: departure energy need at snapshot "
+                         f"{snaps[i[0]]!r} exceeds what its chargers can deliver "
+                         "(fields 'fleet_e_depart', 'fleet_connected', 'fleet_p_charger')")
+    if system.n("building"):
+        a = np.exp(-1.0 / (ds.building_r * ds.building_c)).values
+        gain = ((1 - a) * ds.building_eta * ds.building_r * ds.building_hvac_max).values
+        hot = ds.building_t_init.values.copy()
+        cold = hot.copy()
+        t_out = ds.t_out.values
+        for t in range(t_out.size):  # a 24-step recursion over all buildings at once
+            hot = a * hot + (1 - a) * t_out[t] + gain
+            cold = a * cold + (1 - a) * t_out[t]
+            low = hot < ds.building_t_min.values - 1e-6
+            high = cold > ds.building_t_max.values + 1e-6
+            for bad, what in ((low, "cannot be heated up to 'building_t_min'"),
+                              (high, "stays above 'building_t_max' even without heating")):
+                if bad.any():
+                    b = ds.building.values[int(np.argmax(bad))]
+                    hints.append(f"building {b!r} {what} at snapshot {snaps[t]!r} "
+                                 "(fields 'building_hvac_max', 'building_t_init', 't_out')")
+                    break
+            if low.any() or high.any():
+                break
+    return "; ".join(hints)
