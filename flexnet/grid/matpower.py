@@ -286,8 +286,9 @@ def feeder_from_matpower(
             "branch_dso": ("branch", np.full(br.shape[0], dso, dtype=object)),
             "branch_node0": ("branch", node_ids[parent]),
             "branch_node1": ("branch", node_ids[child]),
-            "branch_r": ("branch", br[:, BR_R] * k / scale),
-            "branch_x": ("branch", br[:, BR_X] * k / scale),
+            # zero-impedance switches get 1e-4 Ω so every branch has a positive impedance
+            "branch_r": ("branch", np.maximum(br[:, BR_R] * k, 1e-4) / scale),
+            "branch_x": ("branch", np.maximum(br[:, BR_X] * k, 1e-4) / scale),
             "branch_s_max": ("branch", np.maximum(rating_factor * down[child], 0.05 * scale)),
         },
         coords={"snapshot": np.arange(prof.size), "dso": np.array([dso], dtype=object),

@@ -19,6 +19,13 @@ _KNOWN = {f.name for f in FIELDS}
 _INTERVALS = ["load_p", "wind_p", "node_p_load", "der_p"]
 
 
+def _r(x) -> str:
+    """repr() of a value with numpy scalars turned into plain Python ones."""
+    if isinstance(x, np.ndarray | list):
+        return repr([v.item() if hasattr(v, "item") else v for v in x])
+    return repr(x.item() if hasattr(x, "item") else x)
+
+
 def _ids(ds: xr.Dataset, element: str) -> np.ndarray:
     return ds[element].values if element in ds.coords else np.array([], dtype=object)
 
@@ -31,12 +38,12 @@ def _first_bad(ds: xr.Dataset, f: Field, bad: np.ndarray, values: np.ndarray, wh
     for d, i in zip(f.dims, idx, strict=True):
         if d == elem:
             continue
-        where.append(f"{d}={ds[d].values[i]!r}")
-    who = f"{elem} {ds[elem].values[idx[f.dims.index(elem)]]!r}" if elem else "system"
+        where.append(f"{d}={_r(ds[d].values[i])}")
+    who = f"{elem} {_r(ds[elem].values[idx[f.dims.index(elem)]])}" if elem else "system"
     loc = f" at {', '.join(where)}" if where else ""
     n = int(bad.sum())
     more = f" ({n - 1} more entries are bad too)" if n > 1 else ""
-    raise DataError(f"{who}: field {f.name!r}{loc} {what} (got {values[idx]!r}){more}")
+    raise DataError(f"{who}: field {_r(f.name)}{loc} {what} (got {_r(values[idx])}){more}")
 
 
 def _check_ids(ds: xr.Dataset) -> None:
@@ -55,7 +62,7 @@ def _check_ids(ds: xr.Dataset) -> None:
         uniq, counts = np.unique(s, return_counts=True)
         if (counts > 1).any():
             dup = uniq[counts > 1]
-            raise DataError(f"{element} {dup[0]!r}: duplicate id ({len(dup)} duplicated ids, "
+            raise DataError(f"{element} {_r(dup[0])}: duplicate id ({len(dup)} duplicated ids, "
                             f"e.g. {list(dup[:5])})")
 
 
@@ -64,18 +71,18 @@ def _check_fields(ds: xr.Dataset) -> None:
     if unknown:
         v = unknown[0]
         close = difflib.get_close_matches(v, _KNOWN, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"system: unknown field {v!r}{hint}")
+        hint = f"; did you mean {_r(close[0])}?" if close else ""
+        raise DataError(f"system: unknown field {_r(v)}{hint}")
     for f in FIELDS:
         present = f.name in ds.data_vars
         if not present:
             if f.required and all(ds.sizes.get(d, 0) > 0 for d in f.dims):
-                raise DataError(f"{f.element or 'system'}: required field {f.name!r} is missing "
+                raise DataError(f"{f.element or 'system'}: required field {_r(f.name)} is missing "
                                 f"({f.description})")
             continue
         da = ds[f.name]
         if set(da.dims) != set(f.dims):
-            raise DataError(f"{f.element or 'system'}: field {f.name!r} has dims {da.dims}, "
+            raise DataError(f"{f.element or 'system'}: field {_r(f.name)} has dims {da.dims}, "
                             f"expected {f.dims}")
         if da.size == 0:
             continue
@@ -84,11 +91,11 @@ def _check_fields(ds: xr.Dataset) -> None:
             continue
         if f.rule == "bool":
             if values.dtype != bool:
-                raise DataError(f"{f.element}: field {f.name!r} must be boolean "
+                raise DataError(f"{f.element}: field {_r(f.name)} must be boolean "
                                 f"(got dtype {values.dtype})")
             continue
         if not np.issubdtype(values.dtype, np.number):
-            raise DataError(f"{f.element or 'system'}: field {f.name!r} must be numeric "
+            raise DataError(f"{f.element or 'system'}: field {_r(f.name)} must be numeric "
                             f"(got dtype {values.dtype})")
         values = values.astype(float)
         nonfinite = ~np.isfinite(values)
@@ -115,8 +122,8 @@ def _check_refs(ds: xr.Dataset) -> None:
         known = np.isin(values, _ids(ds, target).astype(str))
         if not known.all():
             i = int(np.argmax(~known))
-            raise DataError(f"{f.element} {ds[f.element].values[i]!r}: field {f.name!r} refers "
-                            f"to {target} {values[i]!r}, which does not exist")
+            raise DataError(f"{f.element} {_r(ds[f.element].values[i])}: field {_r(f.name)} refers "
+                            f"to {target} {_r(values[i])}, which does not exist")
 
 
 def _pairs(ds: xr.Dataset) -> None:
@@ -128,8 +135,8 @@ def _pairs(ds: xr.Dataset) -> None:
             eid = ds[element].values[idx[cond.dims.index(element)]]
             extra = ""
             if "snapshot" in cond.dims:
-                extra = f" at snapshot={ds['snapshot'].values[idx[cond.dims.index('snapshot')]]!r}"
-            raise DataError(f"{element} {eid!r}: {msg}{extra}")
+                extra = f" at snapshot={_r(ds['snapshot'].values[idx[cond.dims.index('snapshot')]])}"
+            raise DataError(f"{element} {_r(eid)}: {msg}{extra}")
 
     def have(*names: str) -> bool:
         return all(n in ds and ds[n].size > 0 for n in names)
@@ -167,7 +174,7 @@ def _pairs(ds: xr.Dataset) -> None:
         areas = ds["area"].values.astype(str)
         ok = np.isin(areas, np.concatenate([["ts"], _ids(ds, "dso").astype(str)]))
         if not ok.all():
-            raise DataError(f"forecast_error: area {areas[~ok][0]!r} is neither 'ts' nor a dso id")
+            raise DataError(f"forecast_error: area {_r(areas[~ok][0])} is neither 'ts' nor a dso id")
 
 
 def _check_feeders(ds: xr.Dataset) -> None:
@@ -187,37 +194,37 @@ def _check_feeders(ds: xr.Dataset) -> None:
     same = (node_dso[n0] == bd) & (node_dso[n1] == bd) if b_ids.size else np.array([], bool)
     if b_ids.size and not same.all():
         i = int(np.argmax(~same))
-        raise DataError(f"branch {b_ids[i]!r}: endpoints {nodes[n0[i]]!r} → {nodes[n1[i]]!r} "
-                        f"are not both in dso {bd[i]!r} (field 'branch_dso')")
+        raise DataError(f"branch {_r(b_ids[i])}: endpoints {_r(nodes[n0[i]])} → {_r(nodes[n1[i]])} "
+                        f"are not both in dso {_r(bd[i])} (field 'branch_dso')")
     loops = n0 == n1
     if loops.any():
         i = int(np.argmax(loops))
-        raise DataError(f"branch {b_ids[i]!r}: connects node {nodes[n0[i]]!r} to itself")
+        raise DataError(f"branch {_r(b_ids[i])}: connects node {_r(nodes[n0[i]])} to itself")
     roots = node_pos.get_indexer(ds.dso_root.values.astype(str))
     wrong = node_dso[roots] != dsos
     if wrong.any():
         i = int(np.argmax(wrong))
-        raise DataError(f"dso {dsos[i]!r}: field 'dso_root' is node {nodes[roots[i]]!r}, "
-                        f"which belongs to dso {node_dso[roots[i]]!r}")
+        raise DataError(f"dso {_r(dsos[i])}: field 'dso_root' is node {_r(nodes[roots[i]])}, "
+                        f"which belongs to dso {_r(node_dso[roots[i]])}")
     indeg = np.bincount(n1, minlength=nodes.size)
     several = indeg > 1
     if several.any():
         i = int(np.argmax(several))
-        raise DataError(f"dso {node_dso[i]!r}: feeder is not radial: node {nodes[i]!r} has "
+        raise DataError(f"dso {_r(node_dso[i])}: feeder is not radial: node {_r(nodes[i])} has "
                         f"{indeg[i]} parent branches (field 'branch_node1')")
     nd = pd.Index(dsos).get_indexer(node_dso)
     n_roots = np.bincount(nd, weights=(indeg == 0), minlength=dsos.size).astype(int)
     for i in np.flatnonzero(n_roots != 1):  # loop over the few bad feeders only
         cand = nodes[(nd == i) & (indeg == 0)]
         if n_roots[i] == 0:
-            raise DataError(f"dso {dsos[i]!r}: feeder has no root (every node has a parent "
+            raise DataError(f"dso {_r(dsos[i])}: feeder has no root (every node has a parent "
                             "branch, so it contains a loop)")
-        raise DataError(f"dso {dsos[i]!r}: feeder has {n_roots[i]} roots {list(cand[:5])}: it is "
+        raise DataError(f"dso {_r(dsos[i])}: feeder has {n_roots[i]} roots {list(cand[:5])}: it is "
                         "not connected or has several substations")
     root_ok = indeg[roots] == 0
     if not root_ok.all():
         i = int(np.argmax(~root_ok))
-        raise DataError(f"dso {dsos[i]!r}: field 'dso_root' node {nodes[roots[i]]!r} has a parent "
+        raise DataError(f"dso {_r(dsos[i])}: field 'dso_root' node {_r(nodes[roots[i]])} has a parent "
                         "branch; the root must have none")
     g = sp.coo_matrix((np.ones(n0.size), (n0, n1)), shape=(nodes.size, nodes.size))
     _, label = connected_components(g, directed=False)
@@ -228,7 +235,7 @@ def _check_feeders(ds: xr.Dataset) -> None:
     bad = per_dso != 1
     if bad.any():
         i = int(np.argmax(bad))
-        raise DataError(f"dso {dsos[i]!r}: feeder is not connected ({per_dso[i]} islands among "
+        raise DataError(f"dso {_r(dsos[i])}: feeder is not connected ({per_dso[i]} islands among "
                         f"its {int(comps[i])} nodes); it contains a loop or a detached part")
 
 
@@ -236,7 +243,7 @@ def _check_attrs(ds: xr.Dataset) -> None:
     for key in ("base_mva", "voll"):
         v = ds.attrs.get(key, GLOBAL_ATTRS[key][0])
         if not np.isfinite(float(v)) or float(v) <= 0:
-            raise DataError(f"system: attribute {key!r} must be a positive number (got {v!r})")
+            raise DataError(f"system: attribute {_r(key)} must be a positive number (got {_r(v)})")
     lo, hi = float(ds.attrs["drp_reward_min"]), float(ds.attrs["drp_reward_max"])
     if not (0 <= lo <= hi):
         raise DataError(f"system: DRP reward bounds must satisfy 0 <= drp_reward_min <= "

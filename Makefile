@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11 and make:
+#   make run   - solve the shipped default case and write results.nc
+#   make test  - run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/flexnet run --out results.nc
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check flexnet tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synthetic.py
+	$(BIN)/python benchmarks/bench_centralized.py
+
+docs: $(STAMP)
+	$(BIN)/python -m flexnet.grid.schema > docs/schema.md
+
+clean:
+	rm -rf $(VENV) results.nc .pytest_cache

@@ -1,0 +1,177 @@
+"""The ``flexnet`` command line: cases, run, compare, info, synth."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from flexnet.errors import DataError, InfeasibleError, SolverError, UnboundedError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_DATA, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_USAGE = 0, 2, 3, 4, 64
+
+
+def _solver_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("solver")
+    g.add_argument("--formulation", choices=["angle", "ptdf"], default="angle",
+                   help="TS DC network formulation (default: angle)")
+    g.add_argument("--time-limit", type=float, help="HiGHS time limit in seconds")
+    g.add_argument("--mip-gap", type=float, help="relative MIP gap for MILP schemes")
+    g.add_argument("--threads", type=int, help="HiGHS threads")
+    g.add_argument("--solver-log", help="write the HiGHS log to this file")
+
+
+def _options(a: argparse.Namespace) -> dict:
+    return {"formulation": a.formulation, "time_limit": a.time_limit, "mip_gap": a.mip_gap,
+            "threads": a.threads, "log_file": a.solver_log}
+
+
+def _load(a: argparse.Namespace):
+    import flexnet
+
+    if getattr(a, "system", None):
+        return flexnet.read_system(a.system)
+    return flexnet.load_case(a.case)
+
+
+def _cmd_cases(a: argparse.Namespace) -> int:
+    import flexnet
+    from flexnet.grid.cases import case_descriptions
+
+    rows = []
+    for name, desc in case_descriptions().items():
+        s = flexnet.load_case(name)
+        rows.append({"case": name, "bus": s.n("bus"), "dso": s.n("dso"), "node": s.n("node"),
+                     "assets": sum(s.n(e) for e in ("building", "fleet", "storage", "der")),
+                     "description": desc})
+    print(pd.DataFrame(rows).set_index("case").to_string())
+    return EXIT_OK
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    import flexnet
+
+    system = _load(a)
+    print(system)
+    res = flexnet.solve(system, a.scheme, **_options(a))
+    print(res.summary().to_string(float_format=lambda v: f"{v:,.4g}"))
+    if a.out:
+        path = res.to_netcdf(a.out)
+        print(f"results written to {path}")
+    return EXIT_OK
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    import flexnet
+
+    table = flexnet.compare(_load(a), a.schemes, **_options(a))
+    print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
+    if a.csv:
+        table.to_csv(a.csv)
+        print(f"table written to {a.csv}")
+    return EXIT_OK
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from flexnet.grid.system import open_flexnet_dataset
+
+    ds = open_flexnet_dataset(a.file)
+    kind = ds.attrs.get("flexnet_kind", "not a flexnet file")
+    print(f"{a.file}: {kind}")
+    for k in ("name", "case", "scheme", "status", "objective", "flexnet_version", "created"):
+        if k in ds.attrs:
+            print(f"  {k}: {ds.attrs[k]}")
+    print("  dims: " + ", ".join(f"{d}={n}" for d, n in ds.sizes.items()))
+    for v in ds.data_vars:
+        print(f"  {v} {tuple(ds[v].dims)} [{ds[v].attrs.get('units', '')}]")
+    return EXIT_OK
+
+
+def _cmd_synth(a: argparse.Namespace) -> int:
+    import flexnet
+
+    s = flexnet.synthetic_system(a.buses, a.feeders, a.nodes, a.snapshots, a.seed,
+                                 ts=a.matpower)
+    print(s)
+    print(f"system written to {s.to_netcdf(a.out)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    from flexnet.grid.cases import DEFAULT_CASE
+
+    p = argparse.ArgumentParser(prog="flexnet", description="TSO–DSO coordination: schedule "
+                                "a transmission grid and its distribution feeders for a day.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("cases", help="list the shipped cases with their sizes",
+                   description="List the shipped cases with their sizes.")
+    r = sub.add_parser("run", help="solve one scheme and write results",
+                       description="Solve a case (or --system FILE.nc) under one scheme, print "
+                                   "the summary table and write the results netCDF.")
+    r.add_argument("case", nargs="?", default=DEFAULT_CASE, help=f"case (default {DEFAULT_CASE})")
+    r.add_argument("--system", help="a system netCDF file instead of a shipped case")
+    r.add_argument("--scheme", default="centralized", help="coordination scheme")
+    r.add_argument("--out", default="results.nc", help="results file (default results.nc)")
+    _solver_args(r)
+    c = sub.add_parser("compare", help="solve several schemes side by side",
+                       description="Solve several schemes on one case and print one table.")
+    c.add_argument("case", nargs="?", default=DEFAULT_CASE)
+    c.add_argument("--system", help="a system netCDF file instead of a shipped case")
+    c.add_argument("--schemes", nargs="+", default=["sequential", "centralized"])
+    c.add_argument("--csv", help="also write the table as CSV")
+    _solver_args(c)
+    i = sub.add_parser("info", help="describe a system or results netCDF file",
+                       description="Tell what a flexnet netCDF file holds.")
+    i.add_argument("file")
+    s = sub.add_parser("synth", help="write a synthetic system",
+                       description="Generate a synthetic TS + feeders system and write it.")
+    s.add_argument("--buses", type=int, default=200, help="TS buses (default 200)")
+    s.add_argument("--feeders", type=int, default=20, help="feeders (default 20)")
+    s.add_argument("--nodes", type=int, default=33, help="nodes per feeder (default 33)")
+    s.add_argument("--snapshots", type=int, default=24)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--matpower", help="start from this MATPOWER TS case instead of a random one")
+    s.add_argument("--out", required=True, help="output netCDF file")
+    return p
+
+
+_COMMANDS = {"cases": _cmd_cases, "run": _cmd_run, "compare": _cmd_compare, "info": _cmd_info,
+             "synth": _cmd_synth}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``flexnet`` command; returns the exit code."""
+    a = build_parser().parse_args(argv)
+    level = logging.ERROR if a.quiet else logging.INFO if a.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("linopy").setLevel(max(level, logging.WARNING))
+    try:
+        return _COMMANDS[a.command](a)
+    except (DataError, FileNotFoundError) as exc:
+        if a.debug:
+            raise
+        print(f"flexnet: data error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except (InfeasibleError, UnboundedError) as exc:
+        if a.debug:
+            raise
+        print(f"flexnet: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except SolverError as exc:
+        if a.debug:
+            raise
+        print(f"flexnet: solver error: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_SOLVER
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

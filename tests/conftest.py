@@ -1,0 +1,39 @@
+"""Shared fixtures: shipped cases and solved results, cached per test session."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import flexnet
+
+
+@functools.cache
+def case(name: str) -> flexnet.System:
+    return flexnet.load_case(name)
+
+
+@functools.cache
+def solved(name: str, scheme: str, formulation: str = "angle") -> flexnet.Result:
+    return flexnet.solve(case(name), scheme, formulation=formulation)
+
+
+@pytest.fixture
+def default_case() -> flexnet.System:
+    return case(flexnet.DEFAULT_CASE)
+
+
+@pytest.fixture
+def default_centralized() -> flexnet.Result:
+    return solved(flexnet.DEFAULT_CASE, "centralized")
+
+
+@pytest.fixture
+def default_sequential() -> flexnet.Result:
+    return solved(flexnet.DEFAULT_CASE, "sequential")
+
+
+from flexnet.grid.assets import DATASETS  # noqa: E402
+
+CASE_DIR = DATASETS / "matpower"
