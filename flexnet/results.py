@@ -45,6 +45,10 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "Building-p-hvac": ("building_p_hvac", "MW", "heat-pump electric power"),
     "Building-dr": ("building_dr", "MW", "DR reduction below the baseline"),
     "Fleet-energy": ("fleet_energy", "MWh", "energy stored in connected EVs"),
+    "Fleet-p-charge": ("fleet_p_charge", "MW", "fleet charging power"),
+    "Fleet-p-discharge": ("fleet_p_discharge", "MW", "fleet V2G discharging power"),
+    "Storage-p-charge": ("storage_p_charge", "MW", "BESS charging power"),
+    "Storage-p-discharge": ("storage_p_discharge", "MW", "BESS discharging power"),
     "Storage-soc": ("storage_soc", "MWh", "BESS state of charge"),
     "Der-p": ("der_p", "MW", "DER output after curtailment"),
 }
