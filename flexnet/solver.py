@@ -86,7 +86,7 @@ def diagnose_infeasibility(system: System) -> str:
     """Vectorized data checks that explain common infeasibilities (empty if none found)."""
     ds = system.ds
     hints: list[str] = []
-    snaps = ds.snapshot.values
+    snaps = ds.snapshot.values.tolist()
     if system.n("gen"):
         demand = ds.load_p.sum("load") if system.n("load") else 0.0
         if system.n("node"):
@@ -104,7 +104,7 @@ def diagnose_infeasibility(system: System) -> str:
             short = fr > gen_cap + ds_cap
             if bool(short.any()):
                 t = snaps[int(np.argmax(short.values))]
-                hints.append(f"fr_{d} at snapshot {t!r} is {float(fr.sel(snapshot=t)):.1f} MW, more "
+                hints.append(f"fr_{d} at snapshot {t!r} is {float(fr.values[snaps.index(t)]):.1f} MW, more "
                              f"than generators ({gen_cap:.1f} MW) and PCCs ({ds_cap:.1f} MW) "
                              "can offer")
     if system.n("fleet"):
@@ -113,7 +113,7 @@ def diagnose_infeasibility(system: System) -> str:
         bad = reach < -1e-9
         if bool(bad.any()):
             i = np.argwhere(bad.transpose("snapshot", "fleet").values)[0]
-            hints.append(f"fleet {ds.fleet.values[i[1]]!r}: departure energy need at snapshot "
+            hints.append(f"fleet {str(ds.fleet.values[i[1]])!r}: departure energy need at snapshot "
                          f"{snaps[i[0]]!r} exceeds what its chargers can deliver "
                          "(fields 'fleet_e_depart', 'fleet_connected', 'fleet_p_charger')")
     if system.n("building"):
@@ -130,7 +130,7 @@ def diagnose_infeasibility(system: System) -> str:
             for bad, what in ((low, "cannot be heated up to 'building_t_min'"),
                               (high, "stays above 'building_t_max' even without heating")):
                 if bad.any():
-                    b = ds.building.values[int(np.argmax(bad))]
+                    b = str(ds.building.values[int(np.argmax(bad))])
                     hints.append(f"building {b!r} {what} at snapshot {snaps[t]!r} "
                                  "(fields 'building_hvac_max', 'building_t_init', 't_out')")
                     break
