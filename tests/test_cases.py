@@ -25,7 +25,8 @@ def test_feeder_published_totals(name, p, q):
     ds = case(name).ds
     assert peak(ds.node_p_load, "node") == pytest.approx(p, abs=1e-3)
     assert peak(ds.node_q_load, "node") == pytest.approx(q, abs=1e-3)
-    assert ds.sizes["node"] == int(name[4:]) and ds.sizes["branch"] == int(name[4:]) - 1
+    assert ds.sizes["node"] == int(name[4:])
+    assert ds.sizes["branch"] == int(name[4:]) - 1
 
 
 @pytest.mark.parametrize(("name", "load", "buses", "gens"), [
@@ -35,22 +36,27 @@ def test_feeder_published_totals(name, p, q):
 def test_ts_published_totals(name, load, buses, gens):
     ds = case(name).ds
     assert peak(ds.load_p, "load") == pytest.approx(load)
-    assert ds.sizes["bus"] == buses and ds.sizes["gen"] == gens
+    assert ds.sizes["bus"] == buses
+    assert ds.sizes["gen"] == gens
     if name == "rts24":
         assert float(ds.gen_p_max.sum()) == pytest.approx(3405.0)
 
 
 def test_default_case_composition(default_case):
     s = default_case
-    assert s.n("dso") >= 4 and s.n("building") >= 20 and s.n("fleet") >= 4
-    assert s.n("storage") >= 4 and s.n("wind") >= 1
+    assert s.n("dso") >= 4
+    assert s.n("building") >= 20
+    assert s.n("fleet") >= 4
+    assert s.n("storage") >= 4
+    assert s.n("wind") >= 1
     assert (s.ds.der_kind == "pv").any()
     sizes = s.ds.node_dso.to_series().value_counts()
     assert set(sizes.values) == {33, 69}
     # the DSOs' load was taken out of the PCC buses: the TS + DS total stays published
     total = s.ds.load_p.sum("load") + s.ds.node_p_load.sum("node")
     assert float(total.max()) == pytest.approx(2850.0, rel=1e-9)
-    assert "forecast_error" in s.ds and s.ds.sizes["sample"] >= 100
+    assert "forecast_error" in s.ds
+    assert s.ds.sizes["sample"] >= 100
 
 
 @pytest.mark.parametrize("name", ["ieee33", "rts24", "rts24-dso"])
@@ -84,6 +90,7 @@ def test_unknown_case():
 def test_intervals_contain_forecast(default_case):
     ds = default_case.ds
     for base in ("load_p", "wind_p", "node_p_load", "der_p"):
-        assert (ds[f"{base}_lower"] <= ds[base]).all() and (ds[base] <= ds[f"{base}_upper"]).all()
+        assert (ds[f"{base}_lower"] <= ds[base]).all()
+        assert (ds[base] <= ds[f"{base}_upper"]).all()
     assert float((ds.wind_p_upper - ds.wind_p_lower).max()) > 0
     assert np.isfinite(ds.forecast_error).all()

@@ -16,16 +16,20 @@ def run(*args, cwd=None):
 def test_help_for_every_command():
     for cmd in ([], ["cases"], ["run"], ["compare"], ["info"], ["synth"]):
         p = run(*cmd, "--help")
-        assert p.returncode == 0 and "usage: flexnet" in p.stdout
+        assert p.returncode == 0
+        assert "usage: flexnet" in p.stdout
 
 
 def test_run_writes_results(tmp_path):
     out = tmp_path / "res.nc"
     p = run("run", "ieee33", "--out", str(out))
     assert p.returncode == 0, p.stderr
-    assert "total_cost" in p.stdout and out.exists()
+    assert "total_cost" in p.stdout
+    assert out.exists()
     info = run("info", str(out))
-    assert info.returncode == 0 and "flexnet-result" in info.stdout and "node_v" in info.stdout
+    assert info.returncode == 0
+    assert "flexnet-result" in info.stdout
+    assert "node_v" in info.stdout
 
 
 def test_synth_and_info(tmp_path):
@@ -46,14 +50,16 @@ def test_synth_and_info(tmp_path):
 def test_errors_are_one_line(args, code, text):
     p = run(*args)
     assert p.returncode == code
-    assert text in p.stderr and "Traceback" not in p.stderr
+    assert text in p.stderr
+    assert "Traceback" not in p.stderr
 
 
 def test_corrupted_file(tmp_path):
     bad = tmp_path / "bad.nc"
     bad.write_bytes(b"\x89HDF garbage")
     p = run("run", "--system", str(bad))
-    assert p.returncode == 2 and "not a readable netCDF" in p.stderr
+    assert p.returncode == 2
+    assert "not a readable netCDF" in p.stderr
     assert "Traceback" not in p.stderr
 
 
@@ -64,5 +70,7 @@ def test_infeasible_exit_code(tmp_path):
     s.ds["fr_up"] = s.ds.fr_up * 0 + 9000.0
     s.to_netcdf(tmp_path / "inf.nc")
     p = run("run", "--system", str(tmp_path / "inf.nc"), "--out", str(tmp_path / "x.nc"))
-    assert p.returncode == 3 and "infeasible" in p.stderr and "fr_up" in p.stderr
+    assert p.returncode == 3
+    assert "infeasible" in p.stderr
+    assert "fr_up" in p.stderr
     assert not (tmp_path / "x.nc").exists()

@@ -32,7 +32,8 @@ def test_centralized_beats_sequential(default_centralized, default_sequential):
     c, s = default_centralized.dataset.attrs, default_sequential.dataset.attrs
     assert c["total_cost"] <= s["total_cost"] * (1 + 1e-9)
     # the sequential DSOs had to repair their schedule on the balancing market
-    assert s["pcc_deviation_mwh"] > 0 and s["balancing_cost"] > 0
+    assert s["pcc_deviation_mwh"] > 0
+    assert s["balancing_cost"] > 0
     # and the DSOs' flexibility was not offered to the TSO
     assert float(default_sequential["pcc_flex_up"].sum()) == 0.0 \
         if "pcc_flex_up" in default_sequential.dataset else True
@@ -73,7 +74,9 @@ def test_infeasible_names_the_cause():
     with pytest.raises(flexnet.InfeasibleError) as e:
         flexnet.solve(s, "centralized")
     msg = str(e.value)
-    assert "scheme=centralized" in msg and "fr_up" in msg and "snapshot 0" in msg
+    assert "scheme=centralized" in msg
+    assert "fr_up" in msg
+    assert "snapshot 0" in msg
 
 
 def test_infeasible_building_comfort():

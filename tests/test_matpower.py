@@ -46,7 +46,8 @@ def case3(tmp_path):
 def test_parse_matrices(case3):
     mpc = read_matpower(case3)
     assert mpc["baseMVA"] == 100.0
-    assert mpc["bus"].shape == (3, 13) and mpc["gen"].shape == (3, 21)
+    assert mpc["bus"].shape == (3, 13)
+    assert mpc["gen"].shape == (3, 21)
 
 
 def test_ts_conversion(case3):

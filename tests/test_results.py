@@ -40,7 +40,8 @@ def test_netcdf_round_trip(tmp_path, default_centralized):
     back = flexnet.read_result(path)
     xr.testing.assert_identical(default_centralized.dataset, back.dataset)
     with xr.open_dataset(path) as plain:
-        assert "bus_lmp" in plain and plain.attrs["scheme"] == "centralized"
+        assert "bus_lmp" in plain
+        assert plain.attrs["scheme"] == "centralized"
     import netCDF4
 
     with netCDF4.Dataset(path) as nc:

@@ -22,7 +22,9 @@ def test_sizes_and_statistics():
     assert (s.n("bus"), s.n("dso"), s.n("node"), s.n("branch")) == (300, 40, 1320, 1280)
     deg = 2 * s.n("line") / s.n("bus")
     assert 2.4 <= deg <= 3.0  # meshed like real transmission grids
-    assert s.n("building") == 80 and s.n("fleet") == 40 and s.n("storage") == 40
+    assert s.n("building") == 80
+    assert s.n("fleet") == 40
+    assert s.n("storage") == 40
     per_feeder = s.ds.node_p_load.groupby(s.ds.node_dso).sum().max("snapshot")
     assert 1.5 < float(per_feeder.mean()) < 6.0  # MW, the size of IEEE 33-like feeders
 
@@ -33,7 +35,8 @@ def test_large_system_is_fast():
     t = time.perf_counter()
     s = flexnet.synthetic_system(2000, 500, seed=0)
     elapsed = time.perf_counter() - t
-    assert s.n("node") == 16500 and s.n("bus") == 2000
+    assert s.n("node") == 16500
+    assert s.n("bus") == 2000
     assert elapsed < 30, f"2000 x 500 synthetic system took {elapsed:.1f} s"
 
 
@@ -48,7 +51,8 @@ def test_imported_ts(tmp_path):
     from conftest import CASE_DIR  # noqa: F401  (documented location of shipped .m files)
 
     s = flexnet.synthetic_system(0, 5, nodes_per_feeder=8, ts=CASE_DIR / "case24_ieee_rts.m")
-    assert s.n("bus") == 24 and s.n("dso") == 5
+    assert s.n("bus") == 24
+    assert s.n("dso") == 5
     assert set(s.ds.dso_bus.values) <= set(s.ds.load_bus.values)
 
 

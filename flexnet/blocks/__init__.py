@@ -9,8 +9,8 @@ from flexnet.blocks.buildings import add_buildings
 from flexnet.blocks.der import add_der
 from flexnet.blocks.distribution import add_distribution
 from flexnet.blocks.drp import drp_reward
-from flexnet.blocks.flexibility import add_flexibility_requirement, add_pcc_flexibility
 from flexnet.blocks.fleets import add_fleets
+from flexnet.blocks.flexibility import add_flexibility_requirement, add_pcc_flexibility
 from flexnet.blocks.generators import add_generators
 from flexnet.blocks.network_ts import add_ts_network
 from flexnet.blocks.shedding import add_ds_shedding, add_ts_shedding

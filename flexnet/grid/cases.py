@@ -7,10 +7,16 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from ..errors import DataError
-from .assets import DATASETS, add_markets_and_uncertainty, make_assets, profiles, rate_feeders
-from .matpower import feeder_from_matpower, read_matpower, ts_from_matpower
-from .system import System
+from flexnet.errors import DataError
+from flexnet.grid.assets import (
+    DATASETS,
+    add_markets_and_uncertainty,
+    make_assets,
+    profiles,
+    rate_feeders,
+)
+from flexnet.grid.matpower import feeder_from_matpower, read_matpower, ts_from_matpower
+from flexnet.grid.system import System
 
 __all__ = ["DEFAULT_CASE", "list_cases", "load_case"]
 

@@ -18,7 +18,7 @@ import xarray as xr
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from ..errors import DataError
+from flexnet.errors import DataError
 
 __all__ = ["feeder_from_matpower", "read_matpower", "ts_from_matpower"]
 
@@ -264,7 +264,7 @@ def feeder_from_matpower(
     lk = 1e-3 if load_unit == "kW" else 1.0
     p_peak = bus[:, PD] * lk * scale
     q_peak = bus[:, QD] * lk * scale
-    from .assets import downstream_sum
+    from flexnet.grid.assets import downstream_sum
 
     down = downstream_sum(parent, child, np.hypot(p_peak, q_peak))
     node_ids = np.array([f"{dso}-n{int(i)}" for i in bus[:, BUS_I]], dtype=object)

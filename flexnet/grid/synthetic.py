@@ -30,10 +30,16 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.sparse.linalg import spsolve
 from scipy.spatial import cKDTree
 
-from ..errors import DataError
-from .assets import add_markets_and_uncertainty, downstream_sum, make_assets, profiles, rate_feeders
-from .matpower import read_matpower, ts_from_matpower
-from .system import System
+from flexnet.errors import DataError
+from flexnet.grid.assets import (
+    add_markets_and_uncertainty,
+    downstream_sum,
+    make_assets,
+    profiles,
+    rate_feeders,
+)
+from flexnet.grid.matpower import read_matpower, ts_from_matpower
+from flexnet.grid.system import System
 
 __all__ = ["synthetic_system"]
 

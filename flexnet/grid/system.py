@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataError
-from .schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
-from .validate import validate
+from flexnet.errors import DataError
+from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
+from flexnet.grid.validate import validate
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,9 +30,8 @@ def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
     for f in FIELDS:
         if f.name in ds or f.default is None:
             continue
-        if any(d not in ds.dims for d in f.dims):
-            if f.dims != ("snapshot",):
-                continue
+        if any(d not in ds.dims for d in f.dims) and f.dims != ("snapshot",):
+            continue
         if isinstance(f.default, str) and f.default.startswith("="):
             src = f.default[1:]
             if src in ds:

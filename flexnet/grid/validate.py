@@ -10,8 +10,8 @@ import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
-from ..errors import DataError
-from .schema import ELEMENTS, FIELDS, GLOBAL_ATTRS, Field
+from flexnet.errors import DataError
+from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS, Field
 
 __all__ = ["validate"]
 
