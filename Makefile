@@ -28,7 +28,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_centralized.py
 
 docs: $(STAMP)
-	$(BIN)/python -m flexnet.grid.schema > docs/schema.md
+	$(BIN)/python -c "from flexnet.grid.schema import schema_markdown as f; open('docs/schema.md', 'w').write(f())"
+	$(BIN)/python -c "from flexnet.results import results_markdown as f; open('docs/results.md', 'w').write(f())"
 
 clean:
 	rm -rf $(VENV) results.nc .pytest_cache

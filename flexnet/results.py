@@ -69,6 +69,7 @@ DERIVED: dict[str, tuple[str, str]] = {
     "fleet_p": ("MW", "fleet net charging (charge − discharge)"),
     "storage_p": ("MW", "BESS net charging (charge − discharge)"),
     "drp_reward": ("$/MWh", "DRP reward ρ_t"),
+    "pcc_schedule": ("MW", "sequential scheme: PCC schedule the DSO gave the TSO"),
 }
 
 RESULT_SCHEMA: dict[str, tuple[str, str]] = {
@@ -76,6 +77,27 @@ RESULT_SCHEMA: dict[str, tuple[str, str]] = {
     **{v[0]: (v[1], v[2]) for v in DUALS.values()},
     **DERIVED,
 }
+
+
+def results_markdown() -> str:
+    """Render the results schema as Markdown (``docs/results.md``)."""
+    lines = ["# Results schema", "",
+             "Generated from `flexnet/results.py` by `make docs`. Every "
+             "variable carries `units` and `long_name`; dims are `snapshot` and the element "
+             "dim of the name's prefix (`bus_lmp` is (snapshot, bus)).", "",
+             "| result | units | meaning | model name |", "|---|---|---|---|"]
+    origin = {v[0]: f"variable `{k}`" for k, v in VARIABLES.items()}
+    origin.update({v[0]: f"dual of `{k}`" for k, v in DUALS.items()})
+    for name, (units, meaning) in RESULT_SCHEMA.items():
+        lines.append(f"| `{name}` | {units} | {meaning} | {origin.get(name, 'derived')} |")
+    lines += ["", "Global attributes: `scheme`, `solver`, `status`, `objective`, `case`, "
+              "`flexnet_version`, `created`, `Conventions`, and the summary figures "
+              f"({', '.join(f'`{k}`' for k in _SUMMARY_KEYS)}).",
+              "", "Sign conventions: `pcc_p` > 0 is import from the TS; `fleet_p`, "
+              "`storage_p` > 0 is charging; `branch_p` flows parent → child; prices are "
+              "duals ∂cost/∂demand. In a PTDF model `bus_lmp` is recovered as "
+              "λ + Σ_l PTDF_lb (μ↑_l + μ↓_l)."]
+    return "\n".join(lines) + "\n"
 
 
 def _solution(m: linopy.Model, name: str) -> xr.DataArray:
@@ -284,3 +306,7 @@ def asset_reserves(m: linopy.Model, res: xr.Dataset) -> xr.Dataset:
     if "Node-v" in m.variables:
         res["_node_v2"] = _solution(m, "Node-v")
     return res
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(results_markdown(), end="")

@@ -70,3 +70,12 @@ def test_read_result_rejects_system_file(tmp_path):
     s.to_netcdf(tmp_path / "s.nc")
     with pytest.raises(flexnet.DataError, match="not a flexnet results file"):
         flexnet.read_result(tmp_path / "s.nc")
+
+
+def test_results_doc_is_current():
+    from pathlib import Path
+
+    from flexnet.results import results_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+    assert doc.read_text() == results_markdown(), "run `make docs` to regenerate docs/results.md"

@@ -84,7 +84,7 @@ def solve_sequential(system: System, *, formulation: str = "angle",
     extra.update(balancing_cost=bal, repair_cost=_value(c3) + bal - forecast_cost,
                  pcc_deviation_mwh=float((up.solution + down.solution).sum()))
     res = xr.merge([ts_res, ds_res], compat="override", join="outer")
-    res["pcc_schedule"] = p0.assign_attrs(units="MW", long_name="PCC schedule given to the TSO")
+    res["pcc_schedule"] = p0
     res.attrs["balancing_cost"] = bal
     objective_value = ts_cost + _value(c3) + bal
     if not system.has_ts:

@@ -195,7 +195,7 @@ def field(name: str) -> Field:
 def schema_markdown() -> str:
     """Render the schema as Markdown tables (used for ``docs/schema.md``)."""
     out = ["# System data schema", "",
-           "Generated from `flexnet/grid/schema.py` by `python -m flexnet.grid.schema`. "
+           "Generated from `flexnet/grid/schema.py` by `make docs`. "
            "Each element set is a flat dimension of string ids; fields are named "
            "`<element>_<attr>`. A default means the field is optional.", ""]
     out += ["## Element sets", "", "| dim | element |", "|---|---|"]
