@@ -3,7 +3,7 @@
 Reports variables, constraints, nonzeros, build s (linopy), hand-off s (linopy → highspy,
 direct, no files), solve s (HiGHS) and peak memory; writes CSV, Markdown and a PNG.
 
-Usage: python benchmarks/bench_centralized.py [--quick]
+Usage: python benchmarks/bench_centralized.py [--quick | --full]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from tqdm import tqdm
 import flexnet
 from flexnet.coordination.centralized import build_centralized
 
-# (ts buses, feeders, nodes per feeder): up to > 500k variables
-SIZES = [(30, 5, 33), (100, 20, 33), (300, 60, 33), (600, 120, 33), (1000, 250, 33),
-         (2000, 500, 33)]
+# (ts buses, feeders, nodes per feeder): up to > 500k variables; --full adds ~1.1M
+SIZES = [(30, 5, 33), (100, 20, 33), (300, 60, 33), (600, 120, 33)]
+FULL = [(1000, 250, 33)]
 
 
 def one(buses: int, feeders: int, nodes: int) -> dict:
@@ -48,8 +48,12 @@ def one(buses: int, feeders: int, nodes: int) -> dict:
             "peak_rss_mb": round(mem.peak, 1), "status": status}
 
 
-def main(quick: bool = False) -> pd.DataFrame:
-    rows = [one(*size) for size in tqdm(SIZES[:2] if quick else SIZES, desc="centralized")]
+def main(quick: bool = False, full: bool = False) -> pd.DataFrame:
+    sizes = SIZES[:2] if quick else SIZES + (FULL if full else [])
+    rows = []
+    for size in tqdm(sizes, desc="centralized"):
+        rows.append(one(*size))
+        tqdm.write(str(rows[-1]))
     df = pd.DataFrame(rows)
     write(df, "centralized")
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -66,4 +70,4 @@ def main(quick: bool = False) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    main("--quick" in sys.argv, "--full" in sys.argv)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flexnet.coordination.centralized import build_centralized, solve_centralized
+from flexnet.coordination.nested import solve_nested
 from flexnet.coordination.sequential import solve_sequential
 
 SCHEMES = {
     "centralized": solve_centralized,
     "sequential": solve_sequential,
+    "nested": solve_nested,
 }
 
-__all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_sequential"]
+__all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_nested", "solve_sequential"]

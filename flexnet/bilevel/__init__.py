@@ -1,0 +1,15 @@
+"""Generic bilevel engine: KKT + Big-M + strong duality for linopy LP lower levels."""
+
+from __future__ import annotations
+
+from flexnet.bilevel.engine import (
+    LowerLevel,
+    add_kkt,
+    bilinear_value,
+    binding_bigms,
+    declare_lower_level,
+    verify,
+)
+
+__all__ = ["LowerLevel", "add_kkt", "bilinear_value", "binding_bigms", "declare_lower_level",
+           "verify"]

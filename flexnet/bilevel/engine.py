@@ -1,0 +1,386 @@
+"""Generic KKT reformulation of a linopy LP lower level inside one linopy model.
+
+A lower level (LL) is a set of named constraints and variables of a model plus a linear
+objective. Variables of the model that appear in LL constraints but are not LL variables
+are the upper level's decisions: parameters of the LL. The engine adds, in bulk from the
+sparse constraint matrix:
+
+- ``Dual-<constraint>``: one dual per LL row, with linopy's sign table
+  (``=`` free, ``<=`` ≤ 0, ``>=`` ≥ 0 for a minimising LL) and a magnitude bound M_D;
+- ``Stationarity-<variable>``: Σ_i A_ij μ_i = c_j for every LL variable j;
+- ``Comp-<constraint>`` binaries with ``Comp-<constraint>-dual`` (|μ| ≤ M_D u) and
+  ``Comp-<constraint>-slack`` (slack ≤ M_P (1 − u)) for every inequality row.
+
+Sign convention (as linopy's ``dualization.py``): μ_i = ∂(LL cost)/∂rhs_i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import highspy
+import numpy as np
+import pandas as pd
+import xarray as xr
+from linopy.expressions import LinearExpression
+
+from flexnet.errors import DataError
+
+if TYPE_CHECKING:
+    import linopy
+
+__all__ = ["LowerLevel", "add_kkt", "binding_bigms", "bilinear_value", "declare_lower_level",
+           "verify"]
+
+
+@dataclass
+class LowerLevel:
+    """A declared lower level: its rows, columns and objective inside ``model``."""
+
+    model: linopy.Model
+    constraints: list[str]
+    variables: list[str]
+    objective: LinearExpression
+    duals: dict[str, linopy.Variable] = field(default_factory=dict)
+    binaries: dict[str, linopy.Variable] = field(default_factory=dict)
+    dual_bound: dict[str, xr.DataArray] = field(default_factory=dict)
+    primal_bound: dict[str, xr.DataArray] = field(default_factory=dict)
+    #: constraints whose slack Big-M came from a hint (derived ones cannot cut anything off)
+    hinted: set[str] = field(default_factory=set)
+
+
+def declare_lower_level(
+    m: linopy.Model,
+    constraints: list[str],
+    variables: list[str],
+    objective: LinearExpression,
+    *,
+    lift_bounds: bool = True,
+) -> LowerLevel:
+    """Declare which constraints and variables of ``m`` form a (minimising) LP lower level.
+
+    Finite bounds of LL variables are lifted into constraints ``<var>-bound-lower`` /
+    ``<var>-bound-upper`` (the variable keeps its bounds too, which is the same feasible
+    set), so that they get duals and complementarity like any other row.
+
+    Raises
+    ------
+    ValueError
+        If a name is not in the model.
+    """
+    missing = [c for c in constraints if c not in m.constraints] + \
+              [v for v in variables if v not in m.variables]
+    if missing:
+        raise ValueError(f"lower level: not in the model: {missing}")
+    cons = list(constraints)
+    if lift_bounds:
+        for name in variables:
+            var = m.variables[name]
+            ok = var.labels != -1
+            for side, bound, op in (("lower", var.lower, "ge"), ("upper", var.upper, "le")):
+                finite = ok & np.isfinite(bound)
+                if not bool(finite.any()):
+                    continue
+                cname = f"{name}-bound-{side}"
+                con = (var >= bound) if op == "ge" else (var <= bound)
+                m.add_constraints(con, name=cname, mask=finite)
+                cons.append(cname)
+    return LowerLevel(m, cons, list(variables), objective)
+
+
+def _label_lookup(labels: np.ndarray, size: int) -> np.ndarray:
+    out = np.full(size, -1, dtype=np.int64)
+    ok = labels >= 0
+    out[labels[ok]] = np.flatnonzero(ok)
+    return out
+
+
+def _as_da(value, con: linopy.Constraint, what: str, name: str) -> xr.DataArray:
+    if value is None:
+        raise DataError(f"lower level: no {what} for constraint {name!r}; pass one "
+                        f"(e.g. dual_bounds={{{name!r}: ...}})")
+    da = xr.DataArray(value) if not isinstance(value, xr.DataArray) else value
+    return da.broadcast_like(con.labels).astype(float)
+
+
+def _primal_range(m: linopy.Model, con: linopy.Constraint) -> tuple[xr.DataArray, xr.DataArray]:
+    """Interval bounds [min, max] of each row's left-hand side from variable bounds."""
+    M = m.matrices
+    size = int(M.vlabels.max()) + 1
+    pos = _label_lookup(np.asarray(M.vlabels, dtype=np.int64), size)
+    lb_all, ub_all = np.asarray(M.lb, float), np.asarray(M.ub, float)
+    v = con.vars.values
+    a = con.coeffs.values
+    has = v >= 0
+    p = np.where(has, pos[np.where(has, v, 0)], -1)
+    lb = np.where(p >= 0, lb_all[np.maximum(p, 0)], 0.0)
+    ub = np.where(p >= 0, ub_all[np.maximum(p, 0)], 0.0)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(has, np.where(a >= 0, a * lb, a * ub), 0.0).sum(-1)
+        hi = np.where(has, np.where(a >= 0, a * ub, a * lb), 0.0).sum(-1)
+    dims = con.labels.dims
+    return (xr.DataArray(lo, coords=con.labels.coords, dims=dims),
+            xr.DataArray(hi, coords=con.labels.coords, dims=dims))
+
+
+def add_kkt(
+    ll: LowerLevel,
+    *,
+    dual_bounds: dict[str, float | xr.DataArray] | None = None,
+    default_dual_bound: float | None = None,
+    primal_bounds: dict[str, float | xr.DataArray] | None = None,
+) -> LowerLevel:
+    """Add duals, stationarity, dual feasibility and Big-M complementarity for ``ll``.
+
+    Parameters
+    ----------
+    dual_bounds : dict, optional
+        Per LL constraint, a bound M_D on |dual| (float or DataArray along any of the
+        constraint's labeled dims). These are the dual-side Big-Ms.
+    default_dual_bound : float, optional
+        M_D for constraints not in ``dual_bounds``.
+    primal_bounds : dict, optional
+        Per constraint, a bound M_P on the slack; by default it is derived row by row
+        from the variable bounds (interval arithmetic), so it is never one magic number.
+
+    Raises
+    ------
+    DataError
+        If a Big-M cannot be derived (an unbounded variable in a row without a hint).
+    """
+    m = ll.model
+    dual_bounds, primal_bounds = dict(dual_bounds or {}), dict(primal_bounds or {})
+    for name in ll.constraints:
+        con = m.constraints[name]
+        md = _as_da(dual_bounds.get(name, default_dual_bound), con, "dual bound (M_D)", name)
+        sign = con.sign.broadcast_like(con.labels)
+        ok = con.labels != -1
+        lower = xr.where(sign == "<=", -md, xr.where(sign == ">=", 0.0, -md))
+        upper = xr.where(sign == ">=", md, xr.where(sign == "<=", 0.0, md))
+        ll.duals[name] = m.add_variables(lower=lower, upper=upper, coords=con.labels.coords,
+                                         name=f"Dual-{name}", mask=ok)
+        ll.dual_bound[name] = md
+    _add_stationarity(ll)
+    for name in ll.constraints:
+        con = m.constraints[name]
+        sign = con.sign.broadcast_like(con.labels)
+        ineq = (con.labels != -1) & (sign != "=")
+        if not bool(ineq.any()):
+            continue
+        sigma = xr.where(sign == "<=", 1.0, -1.0)  # slack = σ (rhs − lhs) ≥ 0
+        if name in primal_bounds:
+            mp = _as_da(primal_bounds[name], con, "primal bound (M_P)", name)
+            ll.hinted.add(name)
+        else:
+            lo, hi = _primal_range(m, con)
+            mp = xr.where(sign == "<=", con.rhs - lo, hi - con.rhs)
+            bad = ineq & ~np.isfinite(mp)
+            if bool(bad.any()):
+                idx = {d: str(bad[d].values[i]) for d, i in
+                       zip(bad.dims, np.unravel_index(int(np.argmax(bad.values)), bad.shape),
+                           strict=True)}
+                raise DataError(f"lower level: cannot derive the slack Big-M of constraint "
+                                f"{name!r} at {idx}: a variable in it is unbounded; pass "
+                                f"primal_bounds={{{name!r}: ...}}")
+            mp = mp.where(ineq, 0.0)
+        mp = mp.clip(min=1e-6)
+        u = m.add_variables(binary=True, coords=con.labels.coords, name=f"Comp-{name}", mask=ineq)
+        mu = ll.duals[name]
+        m.add_constraints(-sigma * mu - ll.dual_bound[name] * u <= 0, name=f"Comp-{name}-dual",
+                          mask=ineq)
+        m.add_constraints(sigma * (con.rhs - con.lhs) + mp * u <= mp, name=f"Comp-{name}-slack",
+                          mask=ineq)
+        ll.binaries[name] = u
+        ll.primal_bound[name] = mp
+    return ll
+
+
+def _ll_objective_coeffs(ll: LowerLevel, size: int) -> np.ndarray:
+    c = np.zeros(size)
+    v = ll.objective.vars.values.ravel()
+    a = ll.objective.coeffs.values.ravel()
+    ok = v >= 0
+    np.add.at(c, v[ok], a[ok])
+    return c
+
+
+def _rows(ll: LowerLevel):
+    """(A restricted to LL rows as COO triplets over flat labels, dual label per row)."""
+    m = ll.model
+    M = m.matrices
+    A = M.A.tocoo()
+    vl = np.asarray(M.vlabels, dtype=np.int64)
+    cl = np.asarray(M.clabels, dtype=np.int64)
+    n_con = int(cl.max()) + 1
+    con_to_dual = np.full(n_con, -1, dtype=np.int64)
+    for name in ll.constraints:
+        c = m.constraints[name].labels.values.ravel()
+        d = ll.duals[name].labels.values.ravel() if name in ll.duals else np.full(c.size, -1)
+        ok = (c >= 0) & (d >= 0)
+        con_to_dual[c[ok]] = d[ok]
+    var = vl[A.col]
+    dual = con_to_dual[cl[A.row]]
+    keep = dual >= 0
+    return var[keep], dual[keep], A.data[keep], int(vl.max()) + 1
+
+
+def _add_stationarity(ll: LowerLevel) -> None:
+    m = ll.model
+    var_lab, dual_lab, coef, size = _rows(ll)
+    c = _ll_objective_coeffs(ll, size)
+    for name in ll.variables:
+        var = m.variables[name]
+        flat = var.labels.values.ravel().astype(np.int64)
+        pos = _label_lookup(flat, size)
+        idx = pos[var_lab]
+        keep = idx >= 0
+        i, d, a = idx[keep], dual_lab[keep], coef[keep]
+        order = np.argsort(i, kind="stable")
+        i, d, a = i[order], d[order], a[order]
+        if i.size == 0:
+            if np.any(c[flat[flat >= 0]] != 0):
+                raise DataError(f"lower level: variable {name!r} has a cost but appears in no "
+                                "lower-level constraint (the lower level is unbounded)")
+            continue
+        start = np.r_[True, i[1:] != i[:-1]]
+        slot = np.arange(i.size) - np.flatnonzero(start)[np.cumsum(start) - 1]
+        width = int(slot.max()) + 1
+        vars2 = np.full((flat.size, width), -1, dtype=np.int64)
+        coef2 = np.zeros((flat.size, width))
+        vars2[i, slot] = d
+        coef2[i, slot] = a
+        dims = [*var.labels.dims, "_term"]
+        shape = (*var.labels.shape, width)
+        data = xr.Dataset({"vars": (dims, vars2.reshape(shape)),
+                           "coeffs": (dims, coef2.reshape(shape))},
+                          coords={k: var.labels.coords[k] for k in var.labels.dims})
+        lhs = LinearExpression(data, m)
+        cost = xr.DataArray(np.where(flat >= 0, c[np.maximum(flat, 0)], 0.0).reshape(
+            var.labels.shape), coords=var.labels.coords, dims=var.labels.dims)
+        m.add_constraints(lhs == cost, name=f"Stationarity-{name}", mask=var.labels != -1)
+
+
+def bilinear_value(ll: LowerLevel) -> LinearExpression:
+    """Linear expression equal to Σ_i μ_i (B_i x) at any KKT point (strong duality).
+
+    With LL rows a_i y + b_i x ⋚ r_i, stationarity c = Aᵀμ and complementarity give
+    cᵀy + Σ μ_i b_i x = μᵀr, hence Σ μ_i b_i x = μᵀr − cᵀy: linear in (μ, y). Use it
+    to replace upper-level terms such as λ·P_pcc.
+    """
+    m = ll.model
+    total = None
+    for name in ll.constraints:
+        con = m.constraints[name]
+        term = (con.rhs.where(con.labels != -1, 0.0) * ll.duals[name]).sum()
+        total = term if total is None else total + term
+    return total - ll.objective
+
+
+def binding_bigms(ll: LowerLevel, rtol: float = 1e-6) -> pd.DataFrame:
+    """Every Big-M that is binding at the current solution (should be none).
+
+    A dual at its bound M_D, or a slack at a *hinted* M_P on a row whose binary is 0,
+    means the Big-M may have cut off the true lower-level optimum. Slack bounds derived
+    from variable bounds are exact and cannot cut anything off, so they are not reported.
+    """
+    m = ll.model
+    rows = []
+    for name in ll.constraints:
+        mu = ll.duals[name].solution
+        md = ll.dual_bound[name]
+        hit = (np.abs(mu) >= (1 - rtol) * md) & np.isfinite(md) & (md > 0)
+        for idx in np.argwhere(hit.values):
+            rows.append({"constraint": name, "side": "dual", "index": tuple(idx.tolist()),
+                         "value": float(mu.values[tuple(idx)]), "M": float(md.values[tuple(idx)])})
+        if name in ll.binaries and name in ll.hinted:
+            con = m.constraints[name]
+            sign = con.sign.broadcast_like(con.labels)
+            sigma = xr.where(sign == "<=", 1.0, -1.0)
+            slack = sigma * (con.rhs - con.lhs.solution)
+            mp = ll.primal_bound[name]
+            u = ll.binaries[name].solution
+            hit = (u < 0.5) & (slack >= (1 - rtol) * mp) & (mp > 1e-6)
+            for idx in np.argwhere(hit.values):
+                rows.append({"constraint": name, "side": "slack", "index": tuple(idx.tolist()),
+                             "value": float(slack.values[tuple(idx)]),
+                             "M": float(mp.values[tuple(idx)])})
+    return pd.DataFrame(rows, columns=["constraint", "side", "index", "value", "M"])
+
+
+def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
+    """Re-solve the lower level alone at the upper level's solution and compare.
+
+    The LL rows are assembled from the constraint matrix with every upper-level variable
+    fixed at its solved value (moved to the right-hand side) and solved as an LP with
+    HiGHS. Returns the LL objective of the single-level solution and of the re-solve,
+    their relative gap, the re-solved duals per constraint (as DataArrays) and the largest
+    dual gap per constraint.
+    """
+    m = ll.model
+    M = m.matrices
+    vl = np.asarray(M.vlabels, dtype=np.int64)
+    cl = np.asarray(M.clabels, dtype=np.int64)
+    size = int(vl.max()) + 1
+    A = M.A.tocsr()
+    ll_vars = np.concatenate([m.variables[v].labels.values.ravel() for v in ll.variables])
+    ll_vars = ll_vars[ll_vars >= 0]
+    is_ll = np.zeros(size, bool)
+    is_ll[ll_vars] = True
+    col_is_ll = is_ll[vl]
+    con_pos = _label_lookup(cl, int(cl.max()) + 1)
+    row_labels = np.concatenate([m.constraints[c].labels.values.ravel() for c in ll.constraints])
+    row_labels = row_labels[row_labels >= 0]
+    rows = con_pos[row_labels]
+    sub = A[rows]
+    x = _solution_vector(m, size)
+    fixed = sub[:, ~col_is_ll] @ x[vl[~col_is_ll]]
+    A_ll = sub[:, col_is_ll].tocsc()
+    b = np.asarray(M.b, float)[rows] - fixed
+    sense = np.asarray(M.sense)[rows]
+    inf = highspy.kHighsInf
+    lo = np.where(sense == "<", -inf, b)
+    hi = np.where(sense == ">", inf, b)
+    c = _ll_objective_coeffs(ll, size)[vl[col_is_ll]]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    n = int(col_is_ll.sum())
+    h.addVars(n, np.full(n, -inf), np.full(n, inf))
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), c)
+    A_rows = A_ll.tocsr()
+    h.addRows(len(rows), lo, hi, A_rows.nnz, *_csr_parts(A_rows))
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if status != "Optimal":
+        return {"status": status, "objective_gap": np.inf}
+    obj_alone = float(h.getInfo().objective_function_value)
+    obj_single = float(c @ x[vl[col_is_ll]])
+    row_dual = np.asarray(h.getSolution().row_dual)
+    duals, gaps = {}, {}
+    offset = 0
+    for name in ll.constraints:
+        lab = m.constraints[name].labels
+        ok = lab.values >= 0
+        arr = np.full(lab.shape, np.nan)
+        k = int(ok.sum())
+        arr[ok] = row_dual[offset:offset + k]
+        offset += k
+        duals[name] = xr.DataArray(arr, coords=lab.coords, dims=lab.dims)
+        gaps[name] = float(np.nanmax(np.abs(duals[name] - ll.duals[name].solution.where(ok))))
+    scale = max(abs(obj_alone), 1.0)
+    return {"status": status, "objective_single_level": obj_single,
+            "objective_alone": obj_alone, "objective_gap": abs(obj_single - obj_alone) / scale,
+            "duals": duals, "dual_gaps": gaps, "passed": abs(obj_single - obj_alone) / scale <= tol}
+
+
+def _solution_vector(m: linopy.Model, size: int) -> np.ndarray:
+    x = np.zeros(size)
+    for _, var in m.variables.items():
+        lab = var.labels.values.ravel()
+        ok = lab >= 0
+        x[lab[ok]] = var.solution.values.ravel()[ok]
+    return x
+
+
+def _csr_parts(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32), A.data.astype(float)

@@ -1,0 +1,146 @@
+"""Nested scheme (Mansouri et al. 2023, reconstructed): DSO upper level, TSO lower level.
+
+- **Upper level (DSOs).** Day-ahead planning of every feeder: LinDistFlow, smart
+  buildings scheduled against the DRP reward, EV fleets, BESS, DER, and the PCC exchange
+  of energy P_pcc and flexibility R↑/R↓. The DSOs pay the TSO's LMP for energy and are
+  paid the flexibility price for R: cost = DS costs + Σ λ·P_pcc − Σ π·R.
+- **Lower level (TSO).** The day-ahead energy + flexibility market (DC network, PTDF
+  form), with P_pcc and R as parameters.
+- **Single level.** The TSO LP is replaced by its KKT conditions with Big-M
+  complementarity (:mod:`flexnet.bilevel`), and the bilinear λ·P_pcc − π·R by the
+  strong-duality identity Σ μ_i b_i x = μᵀr − cᵀy. The result is a MILP for HiGHS.
+- **Verification.** The TSO LP is re-solved alone at the DSOs' decision; the objective
+  and the LMPs at the PCC buses must agree, and no Big-M may bind. If one binds, the dual
+  bounds are enlarged ×10 and the MILP is solved again (at most twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import linopy
+import numpy as np
+import xarray as xr
+
+from flexnet.bilevel import add_kkt, bilinear_value, binding_bigms, declare_lower_level, verify
+from flexnet.blocks.network_ts import ptdf
+from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
+from flexnet.errors import DataError
+from flexnet.results import extract, finalize
+from flexnet.solver import run_highs
+
+if TYPE_CHECKING:
+    from flexnet.grid.system import System
+    from flexnet.results import Result
+
+log = logging.getLogger("flexnet")
+
+#: TSO variables that form the lower level (those present in the model are used)
+LL_VARIABLES = ["Gen-p", "Gen-r-up", "Gen-r-down", "Wind-p", "Load-shed"]
+
+
+def dual_bounds(system: System, scale: float = 1.0) -> dict[str, float]:
+    """Data-derived bounds on the TSO's duals (the dual-side Big-Ms).
+
+    Prices are capped by shedding at VOLL, so an LMP-like dual lies within
+    B = VOLL + max gen cost. Generator, wind, shedding and balance rows use B; reserve
+    requirements 2B; line limits 10B (a line price is an LMP difference divided by a
+    PTDF). Bounds are checked after the solve (:func:`flexnet.bilevel.binding_bigms`).
+    """
+    ds = system.ds
+    base = scale * (float(ds.attrs["voll"]) + float(ds.gen_cost.max()))
+    out = {"System-balance": base, "Reserve-up-requirement": 2 * base,
+           "Reserve-down-requirement": 2 * base, "Line-flow-upper": 10 * base,
+           "Line-flow-lower": 10 * base}
+    return {"default": 2 * base, **out}
+
+
+def primal_bounds(system: System) -> dict[str, xr.DataArray | float]:
+    """Slack Big-Ms for TSO rows that hold unbounded variables (P̄, ramp and 2F̄ bounds).
+
+    Rows whose variables are all bounded get theirs derived by the engine.
+    """
+    ds = system.ds
+    pmax = ds.gen_p_max
+    reserve = float(np.minimum(ds.gen_ramp, pmax).sum()) + 2 * float(ds.dso_s_max.sum())
+    return {"Gen-p-lower": pmax - ds.gen_p_min + ds.gen_ramp,
+            "Gen-p-upper": pmax + ds.gen_ramp,
+            "Gen-ramp-up": pmax + ds.gen_ramp, "Gen-ramp-down": pmax + ds.gen_ramp,
+            "Gen-p-bound-lower": pmax,
+            "Wind-p-bound-lower": ds.wind_p if system.n("wind") else 0.0,
+            "Load-shed-bound-lower": ds.load_p,
+            "Line-flow-upper": 2 * ds.line_s_max, "Line-flow-lower": 2 * ds.line_s_max,
+            "Reserve-up-requirement": reserve + float(ds.fr_up.max()),
+            "Reserve-down-requirement": reserve + float(ds.fr_down.max())}
+
+
+def build_nested(system: System, scale: float = 1.0):
+    """Build the single-level MILP; return (model, lower level, DS cost terms)."""
+    if not (system.has_ts and system.has_ds):
+        raise DataError(f"nested scheme needs a transmission system with DSOs; case "
+                        f"{system.name!r} has {system.n('bus')} buses and {system.n('dso')} DSOs")
+    m = linopy.Model(force_dim_names=True)
+    ds_costs = add_ds_side(m, system, reserve=True)
+    before = set(m.constraints)
+    ts_costs = add_ts_side(m, system, formulation="ptdf")
+    ll_cons = [c for c in m.constraints if c not in before]
+    ll_vars = [v for v in LL_VARIABLES if v in m.variables]
+    terms = [c for c in ts_costs if not isinstance(c, int | float)]
+    ll = declare_lower_level(m, ll_cons, ll_vars, sum(terms[1:], terms[0]))
+    bounds = dual_bounds(system, scale)
+    default = bounds.pop("default")
+    add_kkt(ll, dual_bounds=bounds, default_dual_bound=default,
+            primal_bounds=primal_bounds(system))
+    # DSO payment Σ λ P_pcc − Σ π R = −Σ μ_i b_i x = cᵀy − μᵀr (strong duality)
+    objective(m, [*ds_costs, -1.0 * bilinear_value(ll)])
+    return m, ll, ds_costs
+
+
+def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.DataArray, dict]:
+    H = ptdf(system)
+    mu = duals["Line-flow-upper"] + duals["Line-flow-lower"]
+    lmp = (duals["System-balance"] + (H * mu).sum("line")).transpose("snapshot", "bus")
+    flex = {f"flex_price_{d}": duals[f"Reserve-{d}-requirement"]
+            for d in ("up", "down") if f"Reserve-{d}-requirement" in duals}
+    return lmp, flex
+
+
+def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int = 2,
+                 **options: Any) -> Result:
+    """Solve the nested scheme and verify the lower level; see the module docstring."""
+    options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
+    scale = 1.0
+    for attempt in range(max_retries + 1):
+        m, ll, ds_costs = build_nested(system, scale)
+        log.info("nested: %d binaries, %d variables, %d constraints",
+                 sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
+        status = run_highs(m, scheme="nested", system=system, options=options)
+        binding = binding_bigms(ll)
+        if binding.empty or attempt == max_retries:
+            break
+        log.warning("nested: %d Big-M bounds binding; enlarging dual bounds x10", len(binding))
+        scale *= 10
+    check = verify(ll, tol=verify_tol)
+    single = {n: d.solution for n, d in ll.duals.items()}
+    lmp, flex = _prices(ll, system, single)
+    lmp_alone, _ = _prices(ll, system, check["duals"])
+    pcc = system.ds.dso_bus.values
+    a, b = lmp.sel(bus=pcc).values, lmp_alone.sel(bus=pcc).values
+    lmp_gap = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0)))
+    res = extract(m, system)
+    res["bus_lmp"] = lmp
+    for k, v in flex.items():
+        res[k] = v
+    dso_payment = -float(bilinear_value(ll).solution.sum())
+    extra = {"verify_objective_gap": float(check["objective_gap"]),
+             "verify_lmp_gap_pcc": lmp_gap,
+             "verify_passed": int(bool(check["passed"]) and lmp_gap <= verify_tol),
+             "bigm_binding": len(binding), "bigm_scale": scale,
+             "dso_payment": dso_payment,
+             "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
+             "mip_gap": float(getattr(m, "mip_gap", np.nan) or np.nan)}
+    system_cost = float(check["objective_single_level"]) + float(
+        sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
+    return finalize(res, system, scheme="nested", status=status, objective=system_cost,
+                    extra=extra)
