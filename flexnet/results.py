@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 from dataclasses import dataclass, field
@@ -131,10 +132,9 @@ def extract(m: linopy.Model, system: System, *,
             except AttributeError:  # MILPs carry no duals
                 continue
     if "System-balance" in m.constraints:  # PTDF formulation
-        try:
+        # a MILP (nested) has no duals: the caller supplies prices from its dual variables
+        with contextlib.suppress(AttributeError):
             out["bus_lmp"] = ptdf_lmp(m, system)
-        except AttributeError:  # MILP (nested): the caller supplies prices from its duals
-            pass
         inj = xr.zeros_like(ts_demand(system))
         for var, fld, sign in (("gen_p", "gen_bus", 1), ("wind_p", "wind_bus", 1),
                                ("load_shed", "load_bus", 1), ("pcc_p", "dso_bus", -1)):

@@ -117,6 +117,11 @@ def diagnose_infeasibility(system: System) -> str:
                          f"{snaps[i[0]]!r} exceeds what its chargers can deliver "
                          "(fields 'fleet_e_depart', 'fleet_connected', 'fleet_p_charger')")
     if system.n("building"):
+        short = ds.building_shift_energy > ds.building_shift_max * len(snaps) + 1e-9
+        if bool(short.any()):
+            b = str(ds.building.values[int(np.argmax(short.values))])
+            hints.append(f"building {b!r}: 'building_shift_energy' exceeds 'building_shift_max' "
+                         f"× {len(snaps)} snapshots")
         a = np.exp(-1.0 / (ds.building_r * ds.building_c)).values
         gain = ((1 - a) * ds.building_eta * ds.building_r * ds.building_hvac_max).values
         hot = ds.building_t_init.values.copy()

@@ -1,0 +1,50 @@
+"""Nested scheme: single-level MILP from the generic engine, verified against the TSO LP."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import case, subcase
+
+import flexnet
+from flexnet.checks import residuals
+
+
+@pytest.fixture(scope="module")
+def nested_small():
+    return flexnet.solve(subcase(("DSO1",), 6), "nested")
+
+
+def test_lower_level_verified(nested_small):
+    a = nested_small.dataset.attrs
+    assert a["status"] == "optimal"
+    assert a["verify_passed"] == 1
+    assert a["verify_objective_gap"] <= 1e-6        # TSO cost = TSO LP re-solved alone
+    assert a["verify_dual_objective_gap"] <= 1e-6   # the KKT prices are optimal TSO duals
+    assert a["verify_lmp_gap_pcc"] <= 1e-6          # LMPs at the PCC buses agree
+    assert a["bigm_binding"] == 0
+    assert a["binaries"] > 0
+
+
+def test_prices_and_residuals(nested_small):
+    ds = nested_small.dataset
+    assert {"bus_lmp", "flex_price_up", "flex_price_down", "pcc_p", "node_v"} <= set(ds)
+    assert float(ds.flex_price_up.min()) >= -1e-9
+    res = residuals(nested_small)
+    assert max(res.values()) < 1e-6, res
+
+
+def test_not_cheaper_than_the_joint_optimum(nested_small):
+    central = flexnet.solve(subcase(("DSO1",), 6), "centralized").dataset.attrs["total_cost"]
+    assert nested_small.dataset.attrs["total_cost"] >= central * (1 - 1e-6)
+
+
+def test_needs_ts_and_dsos():
+    with pytest.raises(flexnet.DataError, match="nested scheme needs a transmission system"):
+        flexnet.solve(case("ieee33"), "nested")
+
+
+@pytest.mark.slow
+def test_two_dsos_four_hours():
+    r = flexnet.solve(subcase(("DSO1", "DSO2"), 4), "nested")
+    assert r.dataset.attrs["verify_passed"] == 1
+    assert r.dataset.attrs["bigm_binding"] == 0
