@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -62,9 +63,16 @@ def build_centralized(system: System, formulation: str = "angle") -> linopy.Mode
 
 
 def solve_centralized(system: System, *, formulation: str = "angle",
+                      hook: Callable[[linopy.Model], None] | None = None,
                       **options: Any) -> Result:
-    """Solve the centralized scheme and return labeled results."""
+    """Solve the centralized scheme and return labeled results.
+
+    ``hook(m)`` may add constraints to the built model before the solve (used by the
+    interval algorithm to reserve BESS headroom).
+    """
     m = build_centralized(system, formulation)
+    if hook is not None:
+        hook(m)
     status = run_highs(m, scheme="centralized", system=system, options=options)
     res = extract(m, system)
     return finalize(res, system, scheme="centralized", status=status,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -112,12 +113,14 @@ def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.Data
 
 
 def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int = 2,
-                 **options: Any) -> Result:
+                 hook: Callable[[linopy.Model], None] | None = None, **options: Any) -> Result:
     """Solve the nested scheme and verify the lower level; see the module docstring."""
     options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
     scale = 1.0
     for attempt in range(max_retries + 1):
         m, ll, ds_costs = build_nested(system, scale)
+        if hook is not None:
+            hook(m)
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
         status = run_highs(m, scheme="nested", system=system, options=options)

@@ -1,0 +1,62 @@
+"""Interval two-stage algorithm: scenarios, BESS absorbing deviations, dask = serial."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import case, subcase
+
+import flexnet
+from flexnet.uncertainty import scenario_profiles, solve_interval
+
+
+def test_scenario_profiles_are_the_interval_extremes(default_case):
+    ds = default_case.ds
+    hi, lo = scenario_profiles(ds, "high"), scenario_profiles(ds, "low")
+    xr.testing.assert_equal(hi["node_p_load"], ds.node_p_load_upper)
+    xr.testing.assert_equal(hi["wind_p"], ds.wind_p_lower)
+    xr.testing.assert_equal(lo["der_p"], ds.der_p_upper)
+    one = scenario_profiles(ds, "high@5")["node_p_load"]
+    assert bool((one.isel(snapshot=5) == ds.node_p_load_upper.isel(snapshot=5)).all())
+    xr.testing.assert_equal(one.isel(snapshot=4), ds.node_p_load.isel(snapshot=4))
+    with pytest.raises(ValueError, match="unknown scenario"):
+        scenario_profiles(ds, "medium")
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return solve_interval(subcase(("DSO1",), 4), parallel=False, max_rounds=1)
+
+
+def test_every_extreme_covered_or_reported(serial):
+    ds = serial.dataset
+    assert "scenario" in ds.dims
+    assert {"high", "low"} <= set(ds.scenario.values)
+    unc = ds.scenario_uncovered
+    covered = ds.scenario_covered.values.astype(bool)
+    assert np.all(unc.max(["snapshot", "dso"]).values[covered] <= 1e-6)
+    if (~covered).any():  # reported with hour, DSO and amount
+        assert "MW" in ds.attrs["uncovered_report"] and "hour" in ds.attrs["uncovered_report"]
+    assert ds.attrs["uncovered_mwh"] == pytest.approx(float(unc.max("scenario").sum()))
+
+
+def test_bess_does_the_work(serial):
+    ds = serial.dataset
+    plan = ds.storage_p
+    moved = np.abs(ds.scenario_storage_p - plan).max(["snapshot", "storage"])
+    assert float(moved.max()) > 1e-3  # BESS re-dispatch absorbs deviations
+    vmin = ds.scenario_v_min
+    dso = serial.system.ds
+    assert float(vmin.min()) >= float(dso.dso_v_min.min()) - 1e-6  # voltages still hold
+
+
+def test_dask_equals_serial(serial):
+    par = solve_interval(subcase(("DSO1",), 4), parallel=True, workers=2, max_rounds=1)
+    for v in ("scenario_uncovered", "scenario_storage_p", "scenario_v_min"):
+        np.testing.assert_allclose(par.dataset[v].values, serial.dataset[v].values, atol=1e-9)
+
+
+def test_interval_needs_feeders():
+    with pytest.raises(flexnet.DataError, match="interval algorithm needs distribution"):
+        solve_interval(case("rts24"), parallel=False)
