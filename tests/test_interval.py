@@ -37,7 +37,8 @@ def test_every_extreme_covered_or_reported(serial):
     covered = ds.scenario_covered.values.astype(bool)
     assert np.all(unc.max(["snapshot", "dso"]).values[covered] <= 1e-6)
     if (~covered).any():  # reported with hour, DSO and amount
-        assert "MW" in ds.attrs["uncovered_report"] and "hour" in ds.attrs["uncovered_report"]
+        assert "MW" in ds.attrs["uncovered_report"]
+        assert "hour" in ds.attrs["uncovered_report"]
     assert ds.attrs["uncovered_mwh"] == pytest.approx(float(unc.max("scenario").sum()))
 
 

@@ -41,6 +41,8 @@ def node_consumption(m: linopy.Model, system: System) -> linopy.LinearExpression
              for name, field, sign in DS_CONSUMPTION if name in m.variables]
     if "Node-shed" in m.variables:
         parts.append(-1.0 * m.variables["Node-shed"])
+    if "Node-spill" in m.variables:  # surplus slack of scenario checks (interval)
+        parts.append(1.0 * m.variables["Node-spill"])
     if not parts:
         return None
     return sum(parts[1:], parts[0])

@@ -77,6 +77,8 @@ def _injection(m: linopy.Model, system: System) -> linopy.LinearExpression:
     buses = ds.indexes["bus"]
     parts = [aggregate(sign * m.variables[name], ds[field], "bus", buses)
              for name, field, sign in TS_INJECTIONS if name in m.variables]
+    if "Bus-spill" in m.variables:  # over-generation slack of scenario checks (interval)
+        parts.append(-1.0 * m.variables["Bus-spill"])
     return sum(parts[1:], parts[0])
 
 

@@ -113,6 +113,9 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
             costs.append((-PV_CURTAIL_PENALTY * xr.where(is_dg, 0.0, 1.0) * p).sum())
         costs.append(b.add_storage(m, system, reserve=False))
         costs.append(b.add_ds_shedding(m, system, demand=prof["node_p_load"]))
+        node_spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "node"),
+                                     name="Node-spill")  # surplus nothing can absorb
+        costs.append(voll * node_spill.sum())
         load = prof["node_p_load"] + _fixed_node_load(system, plan)
         # DG is a fixed injection folded into the load; only PV stays a Der-p decision
         if system.n("der"):
@@ -134,6 +137,10 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
         g = m.add_variables(lower=plan.gen_p - plan.gen_r_down, upper=plan.gen_p + plan.gen_r_up,
                             coords=cg, name="Gen-p")
         costs.append((ds.gen_cost * g).sum())
+        # surplus the procured down-reserve and curtailment cannot absorb: uncovered, at VOLL
+        spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "bus"),
+                                name="Bus-spill")
+        costs.append(voll * spill.sum())
         b.add_wind(m, system, available=prof.get("wind_p"))
         costs.append(b.add_ts_shedding(m, system, demand=prof["load_p"]))
         b.add_ts_network(m, system, formulation, load=prof["load_p"])
@@ -141,12 +148,14 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     run_highs(m, scheme=f"interval/{name}", system=system)
     out = xr.Dataset(coords={"snapshot": ds.snapshot.values})
     if system.has_ds:
-        shed = m.variables["Node-shed"].solution
+        shed = m.variables["Node-shed"].solution + m.variables["Node-spill"].solution
         shed_dso = shed.groupby(ds.node_dso.rename("dso")).sum().reindex(dso=ds.dso.values)
         pcc_gap = (m.variables["Pcc-uncovered-up"].solution
                    + m.variables["Pcc-uncovered-down"].solution)
         out["uncovered"] = (shed_dso + pcc_gap).transpose("snapshot", "dso")
-        out["uncovered_up"] = (shed_dso + m.variables["Pcc-uncovered-up"].solution).transpose(
+        shed_only = m.variables["Node-shed"].solution.groupby(
+            ds.node_dso.rename("dso")).sum().reindex(dso=ds.dso.values)
+        out["uncovered_up"] = (shed_only + m.variables["Pcc-uncovered-up"].solution).transpose(
             "snapshot", "dso")
         v = np.sqrt(m.variables["Node-v"].solution.clip(min=0))
         out["v_min"] = v.groupby(ds.node_dso.rename("dso")).min().reindex(dso=ds.dso.values)
@@ -155,7 +164,8 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
                                 - m.variables["Storage-p-discharge"].solution)
             out["storage_soc"] = m.variables["Storage-soc"].solution
     if system.has_ts:
-        out["ts_shed"] = m.variables["Load-shed"].solution.sum("load")
+        out["ts_shed"] = (m.variables["Load-shed"].solution.sum("load")
+                          + m.variables["Bus-spill"].solution.sum("bus"))
     return out
 
 
@@ -299,7 +309,7 @@ def _assemble(plan: Result, results: dict[str, xr.Dataset], rounds: int, tol: fl
              "v_min": ("p.u.", "lowest feeder voltage in the scenario"),
              "storage_p": ("MW", "BESS net charging in the scenario"),
              "storage_soc": ("MWh", "BESS state of charge in the scenario"),
-             "ts_shed": ("MW", "TS load shed in the scenario")}
+             "ts_shed": ("MW", "TS load shed plus surplus spilled in the scenario")}
     for var, (u, meaning) in units.items():
         if var in stack:
             ds[f"scenario_{var}"] = stack[var].assign_attrs(units=u, long_name=meaning)
