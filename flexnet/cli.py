@@ -57,7 +57,14 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
     system = _load(a)
     print(system)
-    res = flexnet.solve(system, a.scheme, **_options(a))
+    if a.interval:
+        from flexnet.uncertainty import solve_interval
+
+        res = solve_interval(system, scheme=a.scheme, workers=a.workers,
+                             scheduler_address=a.scheduler_address, **_options(a))
+        print(f"interval: {res.dataset.attrs['uncovered_report']}")
+    else:
+        res = flexnet.solve(system, a.scheme, **_options(a))
     print(res.summary().to_string(float_format=lambda v: f"{v:,.4g}"))
     if a.out:
         path = res.to_netcdf(a.out)
@@ -120,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--system", help="a system netCDF file instead of a shipped case")
     r.add_argument("--scheme", default="centralized", help="coordination scheme")
     r.add_argument("--out", default="results.nc", help="results file (default results.nc)")
+    r.add_argument("--interval", action="store_true",
+                   help="secure the plan with the interval two-stage algorithm (BESS)")
+    g = r.add_argument_group("dask (interval scenarios)")
+    g.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores)")
+    g.add_argument("--scheduler-address", help="use an existing dask scheduler")
     _solver_args(r)
     c = sub.add_parser("compare", help="solve several schemes side by side",
                        description="Solve several schemes on one case and print one table.")
