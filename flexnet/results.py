@@ -151,7 +151,7 @@ def extract(m: linopy.Model, system: System, *,
 
 
 def complete(out: xr.Dataset, system: System) -> xr.Dataset:
-    """Add derived results (loadings, voltages, flows for PTDF models) and units."""
+    """Add derived results (loadings, voltages, DRP reward) and units."""
     ds = system.ds
     if "line_flow" in out:
         out["line_loading"] = np.abs(out["line_flow"]) / ds.line_s_max

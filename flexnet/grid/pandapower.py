@@ -7,7 +7,7 @@ vk % on its own rating, converted to the system base, and its rating is ``sn_mva
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +15,6 @@ import xarray as xr
 
 from flexnet.errors import DataError
 from flexnet.grid.matpower import orient_tree
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["feeder_from_pandapower", "ts_from_pandapower"]
 

@@ -13,7 +13,7 @@ import xarray as xr
 
 from flexnet.errors import DataError
 from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
-from flexnet.grid.validate import validate
+from flexnet.grid.validate import validate as _validate
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -217,10 +217,6 @@ class System:
         ds = self.ds.copy()
         ds.attrs["flexnet_kind"] = _NC_KIND
         return atomic_to_netcdf(ds, path)
-
-
-def _validate(ds: xr.Dataset) -> None:
-    validate(ds)
 
 
 def _encode_bools(ds: xr.Dataset) -> xr.Dataset:
