@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
     from flexnet.grid.system import System
 
-__all__ = ["DS_CONSUMPTION", "TS_INJECTIONS", "aggregate", "asset_dso", "coords", "prev", "take"]
+__all__ = ["DS_CONSUMPTION", "TS_INJECTIONS", "aggregate", "aggregate_vars", "asset_dso", "coords",
+           "identity", "prev", "take"]
 
 #: TS bus injections: (model variable, field mapping the element to its bus, sign)
 TS_INJECTIONS: list[tuple[str, str, float]] = [
@@ -69,6 +70,51 @@ def aggregate(
     owner = owner.rename(target).drop_vars([c for c in owner.coords if c not in owner.dims])
     grouped = expr.groupby(owner).sum()
     return grouped.reindex({target: index}).fillna(0)
+
+
+def aggregate_vars(
+    terms: list[tuple[linopy.Variable, xr.DataArray, float]],
+    target: str,
+    index: pd.Index,
+) -> linopy.LinearExpression:
+    """Σ sign · var over elements into ``target`` for several (var, owner, sign) terms at once.
+
+    Builds the expression's label/coefficient arrays directly with numpy (sort by target,
+    slot within target), instead of a groupby, reindex and merge per term: one linopy
+    object instead of several, which keeps model building cheap. Every variable must be
+    over (snapshot, element); ``owner`` maps the element dim to ids of ``index``.
+    """
+    from linopy.expressions import LinearExpression
+
+    labels, pos, coef = [], [], []
+    model = terms[0][0].model
+    snaps = terms[0][0].labels.indexes["snapshot"]
+    for var, owner, sign in terms:
+        el = owner.dims[0]
+        labels.append(var.labels.transpose("snapshot", el).values)
+        pos.append(index.get_indexer(np.asarray(owner.values)))
+        coef.append(np.full(owner.size, float(sign)))
+    L, P, C = np.concatenate(labels, axis=1), np.concatenate(pos), np.concatenate(coef)
+    keep = P >= 0
+    L, P, C = L[:, keep], P[keep], C[keep]
+    order = np.argsort(P, kind="stable")
+    L, P, C = L[:, order], P[order], C[order]
+    start = np.r_[True, P[1:] != P[:-1]] if P.size else np.zeros(0, bool)
+    slot = np.arange(P.size) - np.flatnonzero(start)[np.cumsum(start) - 1] if P.size else P
+    width = int(slot.max()) + 1 if P.size else 1
+    vars3 = np.full((snaps.size, index.size, width), -1, dtype=np.int64)
+    coef3 = np.zeros((snaps.size, index.size, width))
+    vars3[:, P, slot] = L
+    coef3[:, P, slot] = np.where(L >= 0, C[None, :], 0.0)
+    data = xr.Dataset({"vars": (("snapshot", target, "_term"), vars3),
+                       "coeffs": (("snapshot", target, "_term"), coef3)},
+                      coords={"snapshot": snaps, target: index})
+    return LinearExpression(data, model)
+
+
+def identity(index: pd.Index, dim: str) -> xr.DataArray:
+    """Owner mapping of a set onto itself (for variables already over the target dim)."""
+    return xr.DataArray(np.asarray(index), coords={dim: index}, dims=dim)
 
 
 def take(var: linopy.Variable, dim: str, labels, new_dim: str, new_index: pd.Index):

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from flexnet.blocks.common import DS_CONSUMPTION, aggregate, coords, take
+from flexnet.blocks.common import DS_CONSUMPTION, aggregate_vars, coords, identity, take
 
 if TYPE_CHECKING:
     import linopy
 
     from flexnet.grid.system import System
 
-__all__ = ["FACETS", "add_distribution", "polygon"]
+__all__ = ["FACETS", "add_distribution", "consumption_terms", "polygon"]
 
 FACETS = 8
 
@@ -33,19 +33,17 @@ def polygon() -> tuple[xr.DataArray, xr.DataArray, float]:
             float(np.cos(np.pi / FACETS)))
 
 
-def node_consumption(m: linopy.Model, system: System) -> linopy.LinearExpression | None:
-    """Controllable consumption per node (snapshot, node) from :data:`DS_CONSUMPTION`."""
+def consumption_terms(m: linopy.Model, system: System) -> list:
+    """(variable, node mapping, sign) of every controllable consumption at DS nodes."""
     ds = system.ds
     nodes = ds.indexes["node"]
-    parts = [aggregate(sign * m.variables[name], ds[field], "node", nodes)
+    terms = [(m.variables[name], ds[field], sign)
              for name, field, sign in DS_CONSUMPTION if name in m.variables]
     if "Node-shed" in m.variables:
-        parts.append(-1.0 * m.variables["Node-shed"])
+        terms.append((m.variables["Node-shed"], identity(nodes, "node"), -1.0))
     if "Node-spill" in m.variables:  # surplus slack of scenario checks (interval)
-        parts.append(1.0 * m.variables["Node-spill"])
-    if not parts:
-        return None
-    return sum(parts[1:], parts[0])
+        terms.append((m.variables["Node-spill"], identity(nodes, "node"), 1.0))
+    return terms
 
 
 def add_distribution(m: linopy.Model, system: System, *,
@@ -84,17 +82,15 @@ def add_distribution(m: linopy.Model, system: System, *,
     bq = m.add_variables(coords=coords(system, "snapshot", "branch"), name="Branch-q")
     v = m.add_variables(lower=0, coords=coords(system, "snapshot", "node"), name="Node-v")
 
-    def flow_balance(branch_var, pcc_var):
-        inflow = (aggregate(branch_var, ds.branch_node1, "node", nodes)
-                  + aggregate(pcc_var, ds.dso_root, "node", nodes))
-        return inflow - aggregate(branch_var, ds.branch_node0, "node", nodes)
+    def flows(branch_var, pcc_var) -> list:  # inflow from parent branch and PCC, outflow
+        return [(branch_var, ds.branch_node1, 1.0), (pcc_var, ds.dso_root, 1.0),
+                (branch_var, ds.branch_node0, -1.0)]
 
-    cons = node_consumption(m, system)
-    bal_p = flow_balance(bp, pcc_p)
-    if cons is not None:
-        bal_p = bal_p - cons
-    m.add_constraints(bal_p == p_load, name="Node-balance-p")
-    m.add_constraints(flow_balance(bq, pcc_q) == ds.node_q_load, name="Node-balance-q")
+    cons = [(v, owner, -sign) for v, owner, sign in consumption_terms(m, system)]
+    m.add_constraints(aggregate_vars(flows(bp, pcc_p) + cons, "node", nodes) == p_load,
+                      name="Node-balance-p")
+    m.add_constraints(aggregate_vars(flows(bq, pcc_q), "node", nodes) == ds.node_q_load,
+                      name="Node-balance-q")
 
     dso_of_branch = ds.branch_dso.values
     v_nom = ds.dso_v_nom.sel(dso=dso_of_branch).values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flexnet.blocks.common import DS_RESERVE, aggregate, asset_dso, coords
+from flexnet.blocks.common import DS_RESERVE, aggregate_vars, asset_dso, coords, identity
 
 if TYPE_CHECKING:
     import linopy
@@ -28,11 +28,11 @@ def add_pcc_flexibility(m: linopy.Model, system: System) -> int:
     c = coords(system, "snapshot", "dso")
     for direction in ("up", "down"):
         r = m.add_variables(lower=0, coords=c, name=f"Pcc-r-{direction}")
-        parts = [aggregate(m.variables[f"{block}-r-{direction}"], asset_dso(system, field),
-                           "dso", dsos)
-                 for block, field in DS_RESERVE if f"{block}-r-{direction}" in m.variables]
-        total = sum(parts[1:], parts[0]) if parts else 0
-        m.add_constraints(r - total == 0, name=f"Pcc-r-{direction}-balance")
+        terms = [(r, identity(dsos, "dso"), 1.0)] + [
+            (m.variables[f"{block}-r-{direction}"], asset_dso(system, field), -1.0)
+            for block, field in DS_RESERVE if f"{block}-r-{direction}" in m.variables]
+        m.add_constraints(aggregate_vars(terms, "dso", dsos) == 0,
+                          name=f"Pcc-r-{direction}-balance")
     p = m.variables["Pcc-p"]
     m.add_constraints(p - m.variables["Pcc-r-up"] >= -ds.dso_s_max, name="Pcc-flex-up")
     m.add_constraints(p + m.variables["Pcc-r-down"] <= ds.dso_s_max, name="Pcc-flex-down")

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
-from flexnet.blocks.common import TS_INJECTIONS, aggregate, coords, take
+from flexnet.blocks.common import TS_INJECTIONS, aggregate_vars, coords, identity, take
 from flexnet.errors import DataError
 
 if TYPE_CHECKING:
@@ -72,14 +72,17 @@ def ts_demand(system: System, load: xr.DataArray | None = None,
     return d.transpose("snapshot", "bus")
 
 
-def _injection(m: linopy.Model, system: System) -> linopy.LinearExpression:
+def _injection_terms(m: linopy.Model, system: System) -> list:
     ds = system.ds
-    buses = ds.indexes["bus"]
-    parts = [aggregate(sign * m.variables[name], ds[field], "bus", buses)
+    terms = [(m.variables[name], ds[field], sign)
              for name, field, sign in TS_INJECTIONS if name in m.variables]
     if "Bus-spill" in m.variables:  # over-generation slack of scenario checks (interval)
-        parts.append(-1.0 * m.variables["Bus-spill"])
-    return sum(parts[1:], parts[0])
+        terms.append((m.variables["Bus-spill"], identity(ds.indexes["bus"], "bus"), -1.0))
+    return terms
+
+
+def _injection(m: linopy.Model, system: System) -> linopy.LinearExpression:
+    return aggregate_vars(_injection_terms(m, system), "bus", system.ds.indexes["bus"])
 
 
 def add_ts_network(
@@ -111,7 +114,6 @@ def add_ts_network(
     if not system.has_ts:
         return 0
     ds = system.ds
-    inj = _injection(m, system)
     demand = ts_demand(system, load, pcc)
     if formulation == "angle":
         _reference_buses(system)
@@ -123,14 +125,15 @@ def add_ts_network(
         dtheta = (take(theta, "bus", ds.line_bus0.values, "line", lines)
                   - take(theta, "bus", ds.line_bus1.values, "line", lines))
         m.add_constraints(flow - b * dtheta == 0, name="Line-flow-def")
-        net = (aggregate(flow, ds.line_bus0, "bus", buses)
-               - aggregate(flow, ds.line_bus1, "bus", buses))
-        m.add_constraints(inj - net == demand, name="Bus-balance")
+        balance = aggregate_vars([*_injection_terms(m, system), (flow, ds.line_bus0, -1.0),
+                                  (flow, ds.line_bus1, 1.0)], "bus", buses)
+        m.add_constraints(balance == demand, name="Bus-balance")
         is_ref = xr.DataArray(np.arange(buses.size) == 0, coords=[buses])
         m.add_constraints(theta == 0, name="Bus-theta-ref", mask=is_ref)
         m.add_constraints(flow <= ds.line_s_max, name="Line-flow-upper")
         m.add_constraints(flow >= -ds.line_s_max, name="Line-flow-lower")
     elif formulation == "ptdf":
+        inj = _injection(m, system)
         H = ptdf(system)
         m.add_constraints(inj.sum("bus") == demand.sum("bus"), name="System-balance")
         # drop negligible factors so the rows stay as sparse as the physics allows
