@@ -33,7 +33,7 @@ def highs_options(options: dict[str, Any]) -> dict[str, Any]:
                            bool(options.get("log_file"))}
     out["log_to_console"] = bool(options.get("verbose", False))
     for k, v in options.items():
-        if k == "verbose" or v is None:
+        if k in ("verbose", "warmstart_fn") or v is None:
             continue
         out[_OPTION_MAP.get(k, k)] = v
     return out
@@ -53,7 +53,9 @@ def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
     opts = highs_options(options or {})
     log.info("%s: solving %d variables, %d constraints with HiGHS", scheme,
              m.nvars, m.ncons)
-    _, cond = m.solve(solver_name="highs", io_api="direct", progress=False, **opts)
+    start = (options or {}).get("warmstart_fn")
+    _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
+                      warmstart_fn=start, **opts)
     cond = str(cond)
     if cond == "optimal":
         return cond

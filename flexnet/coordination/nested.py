@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -79,6 +81,11 @@ def primal_bounds(system: System) -> dict[str, xr.DataArray | float]:
             "Reserve-down-requirement": reserve + float(ds.fr_down.max())}
 
 
+def _free_gen_p(m: linopy.Model) -> None:
+    if "Gen-p" in m.variables:
+        m.variables["Gen-p"].update(lower=xr.full_like(m.variables["Gen-p"].lower, -np.inf))
+
+
 def build_nested(system: System, scale: float = 1.0):
     """Build the single-level MILP; return (model, lower level, DS cost terms)."""
     if not (system.has_ts and system.has_ds):
@@ -91,7 +98,9 @@ def build_nested(system: System, scale: float = 1.0):
     ll_cons = [c for c in m.constraints if c not in before]
     ll_vars = [v for v in LL_VARIABLES if v in m.variables]
     terms = [c for c in ts_costs if not isinstance(c, int | float)]
-    # Gen-p ≥ 0 is implied by p − r↓ ≥ P̲ ≥ 0 and r↓ ≥ 0: not lifted (fewer binaries)
+    # Gen-p ≥ 0 is implied by p − r↓ ≥ P̲ ≥ 0 and r↓ ≥ 0: dropped, not lifted (fewer
+    # binaries, and no bound multiplier that the KKT system would have to carry)
+    _free_gen_p(m)
     ll = declare_lower_level(m, ll_cons, ll_vars, sum(terms[1:], terms[0]),
                              lift_bounds=[v for v in ll_vars if v != "Gen-p"])
     bounds = dual_bounds(system, scale)
@@ -101,6 +110,72 @@ def build_nested(system: System, scale: float = 1.0):
     # DSO payment Σ λ P_pcc − Σ π R = −Σ μ_i b_i x = cᵀy − μᵀr (strong duality)
     objective(m, [*ds_costs, -1.0 * bilinear_value(ll)])
     return m, ll, ds_costs
+
+
+def kkt_start(system: System, m: linopy.Model, ll, path) -> bool:
+    """Write :func:`kkt_start_vector` as a HiGHS solution file (a MIP start)."""
+    return write_start(m, kkt_start_vector(system, m, ll), path)
+
+
+def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
+    """Write a HiGHS MIP start for the nested MILP from the centralized PTDF optimum.
+
+    The centralized LP's TSO dispatch is optimal for the TSO at the centralized PCC
+    decision, and its duals (plus HiGHS's reduced costs for the lifted bounds) are
+    optimal TSO duals: together with u = [μ ≠ 0] they form a KKT-consistent, feasible
+    point of the single-level MILP. Returned in the column order of ``m.matrices``.
+    """
+    from flexnet.coordination.centralized import build_centralized
+
+    mc = build_centralized(system, "ptdf")
+    _free_gen_p(mc)  # same lower level as the MILP, so every multiplier sits on a row
+    run_highs(mc, scheme="nested/start", system=system)
+    Mc = mc.matrices
+    rc = np.zeros(int(np.asarray(Mc.vlabels).max()) + 1)
+    rc[np.asarray(Mc.vlabels)] = np.asarray(mc.solver_model.getSolution().col_dual)
+    values: dict[str, xr.DataArray] = {}
+    for name in m.variables:
+        if name in mc.variables:
+            values[name] = mc.variables[name].solution
+    for con in ll.constraints:
+        dual = f"Dual-{con}"
+        if con in mc.constraints:
+            values[dual] = mc.constraints[con].dual
+        else:  # a lifted bound row: the reduced cost of its variable, split by sign
+            var, _, side = con.rpartition("-bound-")
+            lab = mc.variables[var].labels
+            r = xr.DataArray(rc[np.maximum(lab.values, 0)], coords=lab.coords, dims=lab.dims)
+            values[dual] = r.clip(min=0) if side == "lower" else r.clip(max=0)
+    for con, u in ll.binaries.items():
+        mu = values[f"Dual-{con}"].broadcast_like(u.labels)
+        values[u.name] = (np.abs(mu) > 1e-9).astype(float)
+    M = m.matrices
+    vl = np.asarray(M.vlabels)
+    x = np.zeros(int(vl.max()) + 1)
+    for name, val in values.items():
+        lab = m.variables[name].labels
+        v = val.broadcast_like(lab).transpose(*lab.dims).values
+        ok = lab.values >= 0
+        x[lab.values[ok]] = np.nan_to_num(v[ok])
+    return x[vl]
+
+
+def write_start(m: linopy.Model, xs: np.ndarray, path) -> bool:
+    """Write column values in HiGHS's raw solution format (as ``writeSolution(path, 0)``)."""
+    M = m.matrices
+    lp = m.to_highspy(set_names=True).getLp()  # the names linopy's own hand-off uses
+    names = list(lp.col_names_) or [f"c{i}" for i in range(xs.size)]
+    rows = np.asarray(M.A @ xs)
+    row_names = list(lp.row_names_) or [f"r{i}" for i in range(rows.size)]
+    # HiGHS's raw solution format (what Highs.writeSolution(path, 0) produces)
+    text = ["Model status", "Unknown", "", "# Primal solution values", "Feasible",
+            "Objective 0", f"# Columns {xs.size}"]
+    text += [f"{n} {v:.17g}" for n, v in zip(names, xs, strict=True)]
+    text += [f"# Rows {rows.size}"] + [f"{n} {v:.17g}" for n, v in zip(row_names, rows,
+                                                                          strict=True)]
+    text += [""]
+    Path(path).write_text("\n".join(text))
+    return True
 
 
 def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.DataArray, dict]:
@@ -113,7 +188,8 @@ def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.Data
 
 
 def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int = 2,
-                 hook: Callable[[linopy.Model], None] | None = None, **options: Any) -> Result:
+                 hook: Callable[[linopy.Model], None] | None = None, warm_start: bool = True,
+                 **options: Any) -> Result:
     """Solve the nested scheme and verify the lower level; see the module docstring."""
     options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
     scale = 1.0
@@ -121,6 +197,10 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
         m, ll, ds_costs = build_nested(system, scale)
         if hook is not None:
             hook(m)
+        if warm_start and hook is None:
+            start = Path(tempfile.mkdtemp(prefix="flexnet-")) / "start.sol"
+            if kkt_start(system, m, ll, start):
+                options["warmstart_fn"] = start
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
         status = run_highs(m, scheme="nested", system=system, options=options)
