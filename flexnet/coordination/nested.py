@@ -197,13 +197,14 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
         m, ll, ds_costs = build_nested(system, scale)
         if hook is not None:
             hook(m)
-        if warm_start and hook is None:
-            start = Path(tempfile.mkdtemp(prefix="flexnet-")) / "start.sol"
-            if kkt_start(system, m, ll, start):
-                options["warmstart_fn"] = start
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
-        status = run_highs(m, scheme="nested", system=system, options=options)
+        with tempfile.TemporaryDirectory(prefix="flexnet-") as tmp:
+            opts = dict(options)
+            # the start is only KKT-consistent for the plain model (no extra hook rows)
+            if warm_start and hook is None and kkt_start(system, m, ll, Path(tmp) / "s.sol"):
+                opts["warmstart_fn"] = Path(tmp) / "s.sol"
+            status = run_highs(m, scheme="nested", system=system, options=opts)
         binding = binding_bigms(ll)
         if binding.empty or attempt == max_retries:
             break
