@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flexnet")
 
+#: HiGHS time limit (s) when the caller gives none: large nested MILPs may not close
+DEFAULT_TIME_LIMIT = 600
+
 #: TSO variables that form the lower level (those present in the model are used)
 LL_VARIABLES = ["Gen-p", "Gen-r-up", "Gen-r-down", "Wind-p", "Load-shed"]
 
@@ -192,6 +195,11 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
                  **options: Any) -> Result:
     """Solve the nested scheme and verify the lower level; see the module docstring."""
     options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
+    if "time_limit" not in options:
+        options["time_limit"] = DEFAULT_TIME_LIMIT
+        log.warning("nested: no time_limit given, using %d s (time_limit=None disables it); "
+                    "the MIP start makes a time-limited solve return a verified plan",
+                    DEFAULT_TIME_LIMIT)
     scale = 1.0
     for attempt in range(max_retries + 1):
         m, ll, ds_costs = build_nested(system, scale)
@@ -229,7 +237,7 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
              "bigm_binding": len(binding), "bigm_scale": scale,
              "dso_payment": dso_payment,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
-             "mip_gap": float(getattr(m, "mip_gap", np.nan) or np.nan)}
+             "mip_gap": float(m.solver_model.getInfo().mip_gap)}
     system_cost = float(check["objective_single_level"]) + float(
         sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
     return finalize(res, system, scheme="nested", status=status, objective=system_cost,
