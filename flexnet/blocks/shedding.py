@@ -13,18 +13,23 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
 
 
+def _shedding(m: linopy.Model, system: System, element: str, name: str,
+              demand: xr.DataArray) -> linopy.LinearExpression | int:
+    if system.n(element) == 0:
+        return 0
+    shed = m.add_variables(lower=0, coords=coords(system, "snapshot", element), name=name)
+    m.add_constraints(shed <= demand, name=f"{name}-upper")
+    return float(system.ds.attrs["voll"]) * shed.sum()
+
+
 def add_ts_shedding(m: linopy.Model, system: System,
                     demand: xr.DataArray | None = None) -> linopy.LinearExpression | int:
     """Add ``Load-shed`` (snapshot, load) with ``Load-shed-upper``: shed ≤ demand.
 
     Returns the cost VOLL · Σ shed.
     """
-    if system.n("load") == 0:
-        return 0
-    d = system.ds.load_p if demand is None else demand
-    shed = m.add_variables(lower=0, coords=coords(system, "snapshot", "load"), name="Load-shed")
-    m.add_constraints(shed <= d, name="Load-shed-upper")
-    return float(system.ds.attrs["voll"]) * shed.sum()
+    d = system.ds.get("load_p") if demand is None else demand
+    return _shedding(m, system, "load", "Load-shed", d)
 
 
 def add_ds_shedding(m: linopy.Model, system: System,
@@ -33,9 +38,5 @@ def add_ds_shedding(m: linopy.Model, system: System,
 
     Shedding curtails active demand only (reactive demand stays). Cost VOLL · Σ shed.
     """
-    if system.n("node") == 0:
-        return 0
-    d = system.ds.node_p_load if demand is None else demand
-    shed = m.add_variables(lower=0, coords=coords(system, "snapshot", "node"), name="Node-shed")
-    m.add_constraints(shed <= d, name="Node-shed-upper")
-    return float(system.ds.attrs["voll"]) * shed.sum()
+    d = system.ds.get("node_p_load") if demand is None else demand
+    return _shedding(m, system, "node", "Node-shed", d)
