@@ -20,7 +20,8 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from flexnet.errors import DataError
 
-__all__ = ["feeder_from_matpower", "orient_tree", "read_matpower", "ts_from_matpower"]
+__all__ = ["feeder_dataset", "feeder_from_matpower", "orient_tree", "read_matpower",
+           "ts_from_matpower"]
 
 # MATPOWER column indices (0-based), see MATPOWER's idx_bus / idx_gen / idx_brch
 BUS_I, BUS_TYPE, PD, QD, BASE_KV, VMAX, VMIN = 0, 1, 2, 3, 9, 11, 12
@@ -280,26 +281,41 @@ def feeder_from_matpower(
     br_ids = np.array([f"{dso}-b{i + 1}" for i in range(br.shape[0])], dtype=object)
     vmin = float(np.nanmin(np.where(bus[:, VMIN] > 0, bus[:, VMIN], 0.95)))
     vmax = float(np.nanmax(np.where(bus[:, VMAX] > 0, bus[:, VMAX], 1.05)))
+    return feeder_dataset(
+        dso, node_ids, br_ids, root, parent, child,
+        # zero-impedance switches get 1e-4 Ω so every branch has a positive impedance
+        r=np.maximum(br[:, BR_R] * k, 1e-4) / scale, x=np.maximum(br[:, BR_X] * k, 1e-4) / scale,
+        s_max=np.maximum(rating_factor * down[child], 0.05 * scale), trafo=1.3 * float(down[root]),
+        p_peak=p_peak, q_peak=q_peak, profile=prof, v_kv=v_kv, v0=1.0,
+        v_band=(max(vmin, 0.9), min(vmax, 1.1)))
+
+
+def feeder_dataset(dso: str, node_ids: np.ndarray, branch_ids: np.ndarray, root: int,
+                   parent: np.ndarray, child: np.ndarray, *, r: np.ndarray, x: np.ndarray,
+                   s_max: np.ndarray, trafo: float, p_peak: np.ndarray, q_peak: np.ndarray,
+                   profile: np.ndarray, v_kv: float, v0: float,
+                   v_band: tuple[float, float]) -> xr.Dataset:
+    """The ``dso_*``, ``node_*`` and ``branch_*`` fields of one radial feeder (importers)."""
+    n = node_ids.size
     return xr.Dataset(
         {
             "dso_bus": ("dso", np.array([""], dtype=object)),
             "dso_root": ("dso", np.array([node_ids[root]], dtype=object)),
-            "dso_s_max": ("dso", [1.3 * float(down[root])]),
+            "dso_s_max": ("dso", [trafo]),
             "dso_v_nom": ("dso", [v_kv]),
-            "dso_v0": ("dso", [1.0]),
-            "dso_v_min": ("dso", [max(vmin, 0.9)]),
-            "dso_v_max": ("dso", [min(vmax, 1.1)]),
+            "dso_v0": ("dso", [v0]),
+            "dso_v_min": ("dso", [v_band[0]]),
+            "dso_v_max": ("dso", [v_band[1]]),
             "node_dso": ("node", np.full(n, dso, dtype=object)),
-            "node_p_load": (("snapshot", "node"), prof[:, None] * p_peak[None, :]),
-            "node_q_load": (("snapshot", "node"), prof[:, None] * q_peak[None, :]),
-            "branch_dso": ("branch", np.full(br.shape[0], dso, dtype=object)),
+            "node_p_load": (("snapshot", "node"), profile[:, None] * p_peak[None, :]),
+            "node_q_load": (("snapshot", "node"), profile[:, None] * q_peak[None, :]),
+            "branch_dso": ("branch", np.full(branch_ids.size, dso, dtype=object)),
             "branch_node0": ("branch", node_ids[parent]),
             "branch_node1": ("branch", node_ids[child]),
-            # zero-impedance switches get 1e-4 Ω so every branch has a positive impedance
-            "branch_r": ("branch", np.maximum(br[:, BR_R] * k, 1e-4) / scale),
-            "branch_x": ("branch", np.maximum(br[:, BR_X] * k, 1e-4) / scale),
-            "branch_s_max": ("branch", np.maximum(rating_factor * down[child], 0.05 * scale)),
+            "branch_r": ("branch", r),
+            "branch_x": ("branch", x),
+            "branch_s_max": ("branch", s_max),
         },
-        coords={"snapshot": np.arange(prof.size), "dso": np.array([dso], dtype=object),
-                "node": node_ids, "branch": br_ids},
+        coords={"snapshot": np.arange(profile.size), "dso": np.array([dso], dtype=object),
+                "node": node_ids, "branch": branch_ids},
     )

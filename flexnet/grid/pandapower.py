@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from flexnet.errors import DataError
-from flexnet.grid.matpower import orient_tree
+from flexnet.grid.matpower import feeder_dataset, orient_tree
 
 __all__ = ["feeder_from_pandapower", "ts_from_pandapower"]
 
@@ -169,26 +169,8 @@ def feeder_from_pandapower(
     v0 = float(eg.vm_pu.iloc[0]) if "vm_pu" in eg else 1.0
     vmin = float(bus.get("min_vm_pu", pd.Series(0.95, index=bus.index)).fillna(0.95).min())
     vmax = float(bus.get("max_vm_pu", pd.Series(1.05, index=bus.index)).fillna(1.05).max())
-    return xr.Dataset(
-        {
-            "dso_bus": ("dso", np.array([""], dtype=object)),
-            "dso_root": ("dso", np.array([node_ids[root]], dtype=object)),
-            "dso_s_max": ("dso", [1.3 * float(down[root])]),
-            "dso_v_nom": ("dso", [v_kv]),
-            "dso_v0": ("dso", [v0]),
-            "dso_v_min": ("dso", [min(vmin, v0)]),
-            "dso_v_max": ("dso", [max(vmax, v0)]),
-            "node_dso": ("node", np.full(pos.size, dso, dtype=object)),
-            "node_p_load": (("snapshot", "node"), prof[:, None] * p[None, :]),
-            "node_q_load": (("snapshot", "node"), prof[:, None] * q[None, :]),
-            "branch_dso": ("branch", np.full(len(br), dso, dtype=object)),
-            "branch_node0": ("branch", node_ids[parent]),
-            "branch_node1": ("branch", node_ids[child]),
-            "branch_r": ("branch", np.maximum(br.r_ohm.to_numpy(), 1e-4)),
-            "branch_x": ("branch", np.maximum(br.x_ohm.to_numpy(), 1e-4)),
-            "branch_s_max": ("branch", rating),
-        },
-        coords={"snapshot": np.arange(prof.size), "dso": np.array([dso], dtype=object),
-                "node": node_ids,
-                "branch": np.array([f"{dso}-{i}" for i in br.index], dtype=object)},
-    )
+    return feeder_dataset(
+        dso, node_ids, np.array([f"{dso}-{i}" for i in br.index], dtype=object), root, parent,
+        child, r=np.maximum(br.r_ohm.to_numpy(), 1e-4), x=np.maximum(br.x_ohm.to_numpy(), 1e-4),
+        s_max=rating, trafo=1.3 * float(down[root]), p_peak=p, q_peak=q, profile=prof,
+        v_kv=v_kv, v0=v0, v_band=(min(vmin, v0), max(vmax, v0)))
