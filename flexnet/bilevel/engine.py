@@ -343,7 +343,7 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
     sub = A[rows]
     x = _solution_vector(m, size)
     fixed = sub[:, ~col_is_ll] @ x[vl[~col_is_ll]]
-    A_ll = sub[:, col_is_ll].tocsc()
+    A_ll = sub[:, col_is_ll].tocsr()
     b = np.asarray(M.b, float)[rows] - fixed
     sense = np.asarray(M.sense)[rows]
     inf = highspy.kHighsInf
@@ -355,14 +355,16 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
     n = int(col_is_ll.sum())
     h.addVars(n, np.full(n, -inf), np.full(n, inf))
     h.changeColsCost(n, np.arange(n, dtype=np.int32), c)
-    A_rows = A_ll.tocsr()
-    h.addRows(len(rows), lo, hi, A_rows.nnz, *_csr_parts(A_rows))
+    h.addRows(len(rows), lo, hi, A_ll.nnz, *_csr_parts(A_ll))
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
-    if status != "Optimal":
-        return {"status": status, "objective_gap": np.inf}
-    obj_alone = float(h.getInfo().objective_function_value)
     obj_single = float(c @ x[vl[col_is_ll]])
+    if status != "Optimal":
+        return {"status": status, "objective_single_level": obj_single,
+                "objective_alone": np.nan, "objective_gap": np.inf,
+                "dual_objective_gap": np.inf, "stationarity_residual": np.inf,
+                "duals": None, "dual_gaps": {}, "passed": False}
+    obj_alone = float(h.getInfo().objective_function_value)
     row_dual = np.asarray(h.getSolution().row_dual)
     duals, gaps = {}, {}
     offset = 0
@@ -392,13 +394,19 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
             "passed": obj_gap <= tol and dual_gap <= tol and stat <= tol * max(1.0, np.abs(c).max(initial=0))}
 
 
-def _solution_vector(m: linopy.Model, size: int) -> np.ndarray:
+def label_vector(m: linopy.Model, values: dict[str, xr.DataArray], size: int) -> np.ndarray:
+    """Values per variable name scattered into one array indexed by variable label."""
     x = np.zeros(size)
-    for _, var in m.variables.items():
-        lab = var.labels.values.ravel()
-        ok = lab >= 0
-        x[lab[ok]] = var.solution.values.ravel()[ok]
+    for name, val in values.items():
+        lab = m.variables[name].labels
+        v = val.broadcast_like(lab).transpose(*lab.dims).values
+        ok = lab.values >= 0
+        x[lab.values[ok]] = np.nan_to_num(v[ok])
     return x
+
+
+def _solution_vector(m: linopy.Model, size: int) -> np.ndarray:
+    return label_vector(m, {n: v.solution for n, v in m.variables.items()}, size)
 
 
 def _csr_parts(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

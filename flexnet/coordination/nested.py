@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from flexnet.bilevel import add_kkt, bilinear_value, binding_bigms, declare_lower_level, verify
+from flexnet.bilevel.engine import label_vector
 from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError
@@ -154,13 +155,7 @@ def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
         values[u.name] = (np.abs(mu) > 1e-9).astype(float)
     M = m.matrices
     vl = np.asarray(M.vlabels)
-    x = np.zeros(int(vl.max()) + 1)
-    for name, val in values.items():
-        lab = m.variables[name].labels
-        v = val.broadcast_like(lab).transpose(*lab.dims).values
-        ok = lab.values >= 0
-        x[lab.values[ok]] = np.nan_to_num(v[ok])
-    return x[vl]
+    return label_vector(m, values, int(vl.max()) + 1)[vl]
 
 
 def write_start(m: linopy.Model, xs: np.ndarray, path) -> bool:
@@ -221,10 +216,12 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
     check = verify(ll, tol=verify_tol)
     single = {n: d.solution for n, d in ll.duals.items()}
     lmp, flex = _prices(ll, system, single)
-    lmp_alone, _ = _prices(ll, system, check["duals"])
     pcc = system.ds.dso_bus.values
-    a, b = lmp.sel(bus=pcc).values, lmp_alone.sel(bus=pcc).values
-    lmp_gap = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0)))
+    lmp_gap = np.inf  # the re-solve failed: nothing to compare against
+    if check["duals"] is not None:
+        lmp_alone, _ = _prices(ll, system, check["duals"])
+        a, b = lmp.sel(bus=pcc).values, lmp_alone.sel(bus=pcc).values
+        lmp_gap = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0)))
     res = extract(m, system)
     res["bus_lmp"] = lmp
     for k, v in flex.items():
