@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["dask_client", "fan_out"]
+__all__ = ["ModelPool", "dask_client", "fan_out"]
 
 log = logging.getLogger("flexnet")
 
@@ -97,3 +97,55 @@ def _submit(client, func, items, shared, show, desc) -> list[Any]:
     for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not show):
         out[index[fut.key]] = fut.result()
     return out
+
+
+def _call(obj: Any, method: str, args: tuple) -> Any:
+    return getattr(obj, method)(*args)
+
+
+class ModelPool:
+    """Stateful agents (e.g. ADMM subproblems) kept alive between calls.
+
+    Serially they live in this process; with dask each agent is placed on one worker and
+    every call runs where it lives, so models are built once and updated in place. An
+    agent must be picklable (it is sent once) and able to rebuild itself after a move:
+    if its worker dies, dask re-creates it from the original object on another worker
+    and the call is retried with the same arguments.
+
+    Use as a context manager; ``call(method, args)`` returns the results in agent order.
+    """
+
+    def __init__(self, agents: Sequence[Any], *, parallel: bool = False,
+                 workers: int | None = None, scheduler_address: str | None = None,
+                 client: Any = None) -> None:
+        self.agents = list(agents)
+        self.parallel = parallel or client is not None
+        self._client = client
+        self._workers = workers
+        self._address = scheduler_address
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> ModelPool:
+        if not self.parallel:
+            return self
+        if self._client is None:
+            self._client = self._stack.enter_context(dask_client(self._workers, self._address))
+        client = self._client
+        addrs = sorted(client.scheduler_info()["workers"])
+        self._where = [addrs[i % len(addrs)] for i in range(len(self.agents))]
+        self._futures = [client.scatter(a, workers=[w], hash=False)
+                         for a, w in zip(self.agents, self._where, strict=True)]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def call(self, method: str, args: Sequence[tuple] | None = None) -> list[Any]:
+        """Call ``method(*args[i])`` on agent i, for all agents; results in agent order."""
+        args = list(args) if args is not None else [()] * len(self.agents)
+        if not self.parallel:
+            return [_call(a, method, x) for a, x in zip(self.agents, args, strict=True)]
+        futs = [self._client.submit(_call, f, method, x, pure=False, retries=2,
+                                    workers=[w], allow_other_workers=True)
+                for f, x, w in zip(self._futures, args, self._where, strict=True)]
+        return self._client.gather(futs)

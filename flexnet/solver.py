@@ -144,3 +144,87 @@ def diagnose_infeasibility(system: System) -> str:
             if low.any() or high.any():
                 break
     return "; ".join(hints)
+
+
+class PersistentLP:
+    """A linopy model held as one highspy model and re-solved in place.
+
+    Iterative schemes (ADMM, sweeps over one structure) change costs and row bounds
+    between solves instead of rebuilding: HiGHS then warm-starts from the last basis,
+    20–80× faster than a linopy rebuild on mid-size models (DESIGN §5).
+
+    Parameters
+    ----------
+    m : linopy.Model
+        The built model; it is kept to write the final solution back by name.
+    options : dict, optional
+        Solver options as for :func:`highs_options` (``time_limit``, ``threads``, ...).
+    """
+
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None) -> None:
+        import pandas as pd
+
+        self.model = m
+        self.h = m.to_highspy()
+        self.h.setOptionValue("output_flag", False)
+        for key, val in highs_options(options or {}).items():
+            if key not in ("log_file",):
+                self.h.setOptionValue(key, val)
+        M = m.matrices
+        self._vlabels = pd.Index(M.vlabels)
+        self._clabels = pd.Index(M.clabels)
+        self.cost = np.asarray(M.c, dtype=float).copy()
+        self.const = float(m.objective.expression.const.sum()) if hasattr(
+            m.objective.expression, "const") else 0.0
+
+    def cols(self, name: str) -> np.ndarray:
+        """Column positions of a variable's entries (in the variable's label order)."""
+        return self._vlabels.get_indexer(self.model.variables[name].labels.values.ravel())
+
+    def rows(self, name: str) -> np.ndarray:
+        """Row positions of a constraint's entries (in the constraint's label order)."""
+        return self._clabels.get_indexer(self.model.constraints[name].labels.values.ravel())
+
+    def set_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
+        """Set the linear cost of some columns."""
+        cols = np.asarray(cols, dtype=np.int32)
+        self.h.changeColsCost(cols.size, cols, np.asarray(cost, dtype=float))
+
+    def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
+        """Make some rows equalities ``row = value``."""
+        rows = np.asarray(rows, dtype=np.int32)
+        v = np.asarray(value, dtype=float)
+        self.h.changeRowsBounds(rows.size, rows, v, v)
+
+    def run(self) -> str:
+        """Solve; return HiGHS's model status as a lowercase string."""
+        self.h.run()
+        return self.h.modelStatusToString(self.h.getModelStatus()).lower()
+
+    def values(self) -> np.ndarray:
+        """Primal values of all columns."""
+        return np.asarray(self.h.getSolution().col_value, dtype=float)
+
+    def base_objective(self, x: np.ndarray | None = None) -> float:
+        """The objective of the model as built (without costs changed later)."""
+        x = self.values() if x is None else x
+        return float(self.cost @ x) + self.const
+
+    def assign(self) -> None:
+        """Write primal values and duals back onto the linopy model by label."""
+        import xarray as xr
+
+        m = self.model
+        m.status, m.termination_condition = "ok", "optimal"
+        m.objective._value = self.h.getInfo().objective_function_value
+        sol = self.h.getSolution()
+        x = np.full(int(self._vlabels.max()) + 1, np.nan)
+        x[self._vlabels.values] = sol.col_value
+        for var in m.variables.data.values():
+            lab = var.labels.values
+            var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
+        y = np.full(int(self._clabels.max()) + 1, np.nan)
+        y[self._clabels.values] = sol.row_dual
+        for con in m.constraints.data.values():
+            lab = con.labels.values
+            con.dual = xr.DataArray(np.where(lab >= 0, y[lab], np.nan), con.labels.coords)

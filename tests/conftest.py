@@ -42,13 +42,5 @@ CASE_DIR = DATASETS / "matpower"
 @functools.cache
 def subcase(dsos: tuple[str, ...] = ("DSO1",), hours: int = 6) -> flexnet.System:
     """The default case cut down to some DSOs and the first hours (for MILP-heavy tests)."""
-    import numpy as np
-
-    ds = case(flexnet.DEFAULT_CASE).ds
-    ds = ds.drop_vars("forecast_error").drop_dims("sample").isel(snapshot=slice(0, hours))
-    nodes = ds.node.values[np.isin(ds.node_dso.values, dsos)]
-    sel = {"dso": list(dsos), "node": nodes,
-           "branch": ds.branch.values[np.isin(ds.branch_dso.values, dsos)]}
-    for a in ("building", "fleet", "storage", "der"):
-        sel[a] = ds[a].values[np.isin(ds[f"{a}_node"].values, nodes)]
-    return flexnet.System(ds.sel(sel).assign_attrs(name=f"default-{'-'.join(dsos)}-{hours}h"))
+    return case(flexnet.DEFAULT_CASE).select(list(dsos), hours,
+                                             name=f"default-{'-'.join(dsos)}-{hours}h")

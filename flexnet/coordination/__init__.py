@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flexnet.coordination.centralized import build_centralized, solve_centralized
+from flexnet.coordination.hierarchical import solve_hierarchical
 from flexnet.coordination.nested import solve_nested
 from flexnet.coordination.sequential import solve_sequential
 
@@ -10,6 +11,8 @@ SCHEMES = {
     "centralized": solve_centralized,
     "sequential": solve_sequential,
     "nested": solve_nested,
+    "hierarchical": solve_hierarchical,
 }
 
-__all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_nested", "solve_sequential"]
+__all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_hierarchical", "solve_nested",
+           "solve_sequential"]

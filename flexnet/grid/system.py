@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
 from flexnet.grid.validate import validate as _validate
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["System", "atomic_to_netcdf", "read_system"]
 
@@ -206,6 +206,34 @@ class System:
     def __repr__(self) -> str:
         counts = ", ".join(f"{e}={self.n(e)}" for e in ELEMENTS if self.n(e))
         return f"<flexnet.System {self.name!r}: snapshot={self.ds.sizes['snapshot']}, {counts}>"
+
+    def select(self, dsos: Sequence[str] | None = None, hours: int | None = None,
+               name: str | None = None) -> System:
+        """A sub-system: the TS plus some DSOs (with their nodes and assets), first hours.
+
+        Used for DSO subproblems of decomposed schemes and for small test instances.
+        Forecast-error samples keep the TS area and the selected DSOs' areas.
+        """
+        ds = self.ds
+        sel: dict[str, Any] = {}
+        if hours is not None:
+            sel["snapshot"] = ds.snapshot.values[:hours]
+        if dsos is not None and self.has_ds:
+            dsos = list(dsos)
+            unknown = sorted(set(dsos) - set(ds.dso.values))
+            if unknown:
+                raise DataError(f"dso {unknown[0]!r}: not in system {self.name!r}")
+            nodes = ds.node.values[np.isin(ds.node_dso.values, dsos)]
+            sel |= {"dso": dsos, "node": nodes,
+                    "branch": ds.branch.values[np.isin(ds.branch_dso.values, dsos)]}
+            for a in ("building", "fleet", "storage", "der"):
+                if a in ds.dims:
+                    sel[a] = ds[a].values[np.isin(ds[f"{a}_node"].values, nodes)]
+            if "area" in ds.dims:
+                sel["area"] = [a for a in ds.area.values if a == "ts" or a in dsos]
+        out = ds.sel(sel)
+        out.attrs["name"] = name or self.name
+        return System(out, validate=False)
 
     def copy(self) -> System:
         """Deep copy (already validated, so no re-validation)."""

@@ -1,0 +1,85 @@
+"""Hierarchical scheme (ADMM on the PCC exchange) against the centralized optimum."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from conftest import case, solved, subcase
+
+import flexnet
+from flexnet.checks import residuals
+from flexnet.coordination.centralized import solve_centralized
+
+
+@functools.cache
+def hierarchical() -> flexnet.Result:
+    return flexnet.solve(case(flexnet.DEFAULT_CASE), "hierarchical", progress=False)
+
+
+def test_admm_converges_to_the_centralized_optimum():
+    r = hierarchical().dataset
+    c = solved(flexnet.DEFAULT_CASE, "centralized").dataset
+    assert r.attrs["status"] == "optimal"
+    assert r.attrs["admm_converged"] == 1
+    assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
+    # TSO and DSO copies of the exchange agree within the stopping tolerance
+    assert r.admm_primal_residual.values[-1] < 0.5
+    # PCC prices are the TSO's LMPs at the PCC buses
+    lmp = c.bus_lmp.sel(bus=case(flexnet.DEFAULT_CASE).ds.dso_bus.values).values
+    assert np.abs(r.pcc_price.values - lmp).max() < 0.05 * np.abs(lmp).max()
+
+
+def test_admm_exchange_is_a_centralized_optimum():
+    """The joint optimum is not unique in the PCC schedule (BESS can move energy between
+    hours of equal LMP), so compare like with like: the centralized model with its PCC
+    flows held within 1 % of the transformer rating of ADMM's reaches the same cost."""
+    s = case(flexnet.DEFAULT_CASE)
+    r = hierarchical().dataset
+    c = solved(flexnet.DEFAULT_CASE, "centralized").dataset
+    tol = 0.01 * s.ds.dso_s_max
+
+    def near_admm(m):
+        p = m.variables["Pcc-p"]
+        m.add_constraints(p <= r.pcc_p + tol, name="near-upper")
+        m.add_constraints(p >= r.pcc_p - tol, name="near-lower")
+
+    near = solve_centralized(s, hook=near_admm).dataset
+    assert near.attrs["total_cost"] == pytest.approx(c.attrs["total_cost"], rel=1e-6)
+
+
+def test_history_and_results_are_labeled():
+    r = hierarchical().dataset
+    n = r.attrs["admm_iterations"]
+    for v in ("admm_primal_residual", "admm_dual_residual", "admm_rho", "admm_cost"):
+        assert r[v].dims == ("iteration",)
+        assert r[v].size == n
+    assert r.admm_pcc_price.dims == ("iteration", "dso")
+    assert {"bus_lmp", "node_v", "gen_p", "pcc_p", "storage_soc"} <= set(r.data_vars)
+    assert not np.isnan(r.node_v).any()
+    res = residuals(hierarchical())
+    # the TS balance carries the last primal residual of the exchange, nothing else may
+    assert res.pop("ts_balance") < 0.5
+    assert max(res.values()) < 1e-5
+
+
+def test_non_convergence_is_an_explicit_status():
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        r = flexnet.solve(subcase(("DSO1",), 4), "hierarchical", max_iter=3, progress=False)
+    assert r.dataset.attrs["status"] == "max_iterations"
+    assert r.dataset.attrs["admm_converged"] == 0
+
+
+def test_dask_and_serial_agree():
+    s = subcase(("DSO1", "DSO2"), 4)
+    ser = flexnet.solve(s, "hierarchical", parallel=False, progress=False).dataset
+    par = flexnet.solve(s, "hierarchical", parallel=True, workers=2, progress=False).dataset
+    assert ser.attrs["admm_iterations"] == par.attrs["admm_iterations"]
+    np.testing.assert_allclose(ser.pcc_p, par.pcc_p, atol=1e-9)
+    assert ser.attrs["total_cost"] == pytest.approx(par.attrs["total_cost"], rel=1e-12)
+
+
+def test_needs_ts_and_dso():
+    with pytest.raises(flexnet.DataError, match="needs a TS and at least one DSO"):
+        flexnet.solve(case("rts24"), "hierarchical")
