@@ -71,6 +71,15 @@ DERIVED: dict[str, tuple[str, str]] = {
     "storage_p": ("MW", "BESS net charging (charge − discharge)"),
     "drp_reward": ("$/MWh", "DRP reward ρ_t"),
     "pcc_schedule": ("MW", "sequential scheme: PCC schedule the DSO gave the TSO"),
+    "pcc_price": ("$/MWh", "hierarchical: PCC energy price the DSO pays (ADMM multiplier)"),
+    "pcc_flex_price_up": ("$/MW/h", "hierarchical: price paid for DSO up flexibility at the PCC"),
+    "pcc_flex_price_down": ("$/MW/h", "hierarchical: price paid for DSO down flexibility at the PCC"),
+    "admm_primal_residual": ("MW", "hierarchical: ‖x_i − z‖ over TSO and DSO exchange copies"),
+    "admm_dual_residual": ("$/MWh", "hierarchical: ρ·√2·‖z − z_prev‖"),
+    "admm_rho": ("$/MW²h", "hierarchical: ADMM penalty"),
+    "admm_cost": ("$", "hierarchical: Σ subproblem costs at the iterate"),
+    "admm_iteration_s": ("s", "hierarchical: wall time of the iteration"),
+    "admm_pcc_price": ("$/MWh", "hierarchical: daily mean PCC energy price per iteration"),
 }
 
 RESULT_SCHEMA: dict[str, tuple[str, str]] = {
