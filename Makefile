@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# optional K-medoids backend: its wheels break under numpy >= 2, so build from source
+	$(BIN)/python -m pip install -q --no-build-isolation --no-binary scikit-learn-extra \
+		scikit-learn-extra || echo "warning: scikit-learn-extra did not build; its backend is off"
 	touch $(STAMP)
 
 run: $(STAMP)

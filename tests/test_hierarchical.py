@@ -83,3 +83,16 @@ def test_dask_and_serial_agree():
 def test_needs_ts_and_dso():
     with pytest.raises(flexnet.DataError, match="needs a TS and at least one DSO"):
         flexnet.solve(case("rts24"), "hierarchical")
+
+
+def test_vpp_classification_keeps_the_optimum_and_routes_tvpp_to_the_tso():
+    c = solved(flexnet.DEFAULT_CASE, "centralized").dataset
+    r = flexnet.solve(case(flexnet.DEFAULT_CASE), "hierarchical", vpp=True,
+                      progress=False).dataset
+    assert r.attrs["status"] == "optimal"
+    assert r.attrs["vpp_classification"] == 1
+    assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
+    # TVPPs sell to the TSO; together with the DVPP route they cover what centralized buys
+    assert float(r.tvpp_flex_up.sum()) > 0
+    total = float((r.tvpp_flex_up + r.pcc_flex_up).sum())
+    assert total == pytest.approx(float(c.pcc_flex_up.sum()), rel=0.01)

@@ -10,7 +10,11 @@ from flexnet.blocks.der import add_der
 from flexnet.blocks.distribution import add_distribution
 from flexnet.blocks.drp import drp_reward
 from flexnet.blocks.fleets import add_fleets
-from flexnet.blocks.flexibility import add_flexibility_requirement, add_pcc_flexibility
+from flexnet.blocks.flexibility import (
+    add_flexibility_requirement,
+    add_pcc_flexibility,
+    add_transformer_headroom,
+)
 from flexnet.blocks.generators import add_generators
 from flexnet.blocks.network_ts import add_ts_network
 from flexnet.blocks.shedding import add_ds_shedding, add_ts_shedding
@@ -25,6 +29,7 @@ __all__ = [
     "add_fleets",
     "add_generators",
     "add_pcc_flexibility",
+    "add_transformer_headroom",
     "add_storage",
     "add_ts_network",
     "add_ts_shedding",

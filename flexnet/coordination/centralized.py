@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 
 def add_ds_side(m: linopy.Model, system: System, *, reserve: bool,
-                network: bool = True) -> list:
-    """DS assets, shedding, LinDistFlow (and the PCC flexibility when ``reserve``)."""
+                network: bool = True, tvpp: dict | None = None) -> list:
+    """DS assets, shedding, LinDistFlow (and the PCC flexibility when ``reserve``;
+    ``tvpp`` routes the reserve of TVPP members to the TSO, see
+    :func:`flexnet.blocks.add_pcc_flexibility`)."""
     costs = [
         b.add_buildings(m, system, reserve=reserve),
         b.add_fleets(m, system, reserve=reserve),
@@ -28,7 +30,7 @@ def add_ds_side(m: linopy.Model, system: System, *, reserve: bool,
     ]
     b.add_distribution(m, system, network=network)
     if reserve:
-        b.add_pcc_flexibility(m, system)
+        b.add_pcc_flexibility(m, system, tvpp)
     return costs
 
 

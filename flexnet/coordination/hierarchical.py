@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 import linopy
 import numpy as np
+import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from flexnet import blocks as b
 from flexnet.blocks.common import coords
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
@@ -54,23 +56,24 @@ log = logging.getLogger("flexnet")
 
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
 EXCHANGE = ("Pcc-p", "Pcc-r-up", "Pcc-r-down")
+#: added with VPP classification: TVPP reserve offered straight to the TSO
+EXCHANGE_TVPP = ("Tvpp-r-up", "Tvpp-r-down")
 
 #: tangent points of the proximal envelope, as fractions of the PCC transformer rating
 _TANGENTS = np.array([0.0, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.4, 1.0])
 
 
-def _add_exchange_copy(m: linopy.Model, system: System) -> None:
+def _add_exchange_copy(m: linopy.Model, system: System, names: tuple[str, ...]) -> None:
     """The TSO's copy of every DSO's exchange, within the PCC transformer rating."""
     ds = system.ds
     c = coords(system, "snapshot", "dso")
-    p = m.add_variables(lower=-ds.dso_s_max, upper=ds.dso_s_max, coords=c, name="Pcc-p")
-    ru = m.add_variables(lower=0, coords=c, name="Pcc-r-up")
-    rd = m.add_variables(lower=0, coords=c, name="Pcc-r-down")
-    m.add_constraints(p - ru >= -ds.dso_s_max, name="Pcc-flex-up")
-    m.add_constraints(p + rd <= ds.dso_s_max, name="Pcc-flex-down")
+    m.add_variables(lower=-ds.dso_s_max, upper=ds.dso_s_max, coords=c, name="Pcc-p")
+    for name in names[1:]:
+        m.add_variables(lower=0, coords=c, name=name)
+    b.add_transformer_headroom(m, system)
 
 
-def _add_proximal(m: linopy.Model, system: System) -> None:
+def _add_proximal(m: linopy.Model, system: System, names: tuple[str, ...]) -> None:
     """``Admm-dev`` = x − z (z in the row bounds) and ``Admm-prox`` ≥ tangents of ½ dev².
 
     The tangent at a is a·d − a²/2; with points at ±a_j · S̄_dso the envelope is within
@@ -81,7 +84,7 @@ def _add_proximal(m: linopy.Model, system: System) -> None:
     c = coords(system, "snapshot", "dso")
     pts = np.r_[-_TANGENTS[:0:-1], _TANGENTS]
     a = xr.DataArray(pts, dims="_tangent") * ds.dso_s_max
-    for name in EXCHANGE:
+    for name in names:
         x = m.variables[name]
         dev = m.add_variables(coords=c, name=f"Admm-dev-{name}")
         m.add_constraints(x - dev == 0, name=f"Admm-target-{name}")
@@ -89,20 +92,24 @@ def _add_proximal(m: linopy.Model, system: System) -> None:
         m.add_constraints(s - a * dev >= -0.5 * a**2, name=f"Admm-cut-{name}")
 
 
-def build_tso(system: System, formulation: str = "angle") -> linopy.Model:
+def build_tso(system: System, formulation: str = "angle",
+              names: tuple[str, ...] = EXCHANGE) -> linopy.Model:
     """The TSO subproblem: energy + flexibility market with copies of the PCC exchange."""
     m = linopy.Model(force_dim_names=True)
-    _add_exchange_copy(m, system)
+    _add_exchange_copy(m, system, names)
     objective(m, add_ts_side(m, system, formulation=formulation))
-    _add_proximal(m, system)
+    _add_proximal(m, system, names)
     return m
 
 
-def build_dso(system: System) -> linopy.Model:
-    """A DSO subproblem (one or several feeders): local market, grid and PCC offer."""
+def build_dso(system: System, tvpp: dict[str, np.ndarray] | None = None) -> linopy.Model:
+    """A DSO subproblem (one or several feeders): local market, grid and PCC offer.
+
+    ``tvpp`` (asset dim → member mask) routes TVPP members' reserve to ``Tvpp-r-*``.
+    """
     m = linopy.Model(force_dim_names=True)
-    objective(m, add_ds_side(m, system, reserve=True))
-    _add_proximal(m, system)
+    objective(m, add_ds_side(m, system, reserve=True, tvpp=tvpp))
+    _add_proximal(m, system, EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ()))
     return m
 
 
@@ -117,8 +124,11 @@ class Subproblem:
     """
 
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None,
+                 tvpp: dict[str, np.ndarray] | None = None) -> None:
         self.role = role
+        self.tvpp = tvpp
+        self.names = EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ())
         self.system_ds = system_ds
         self.formulation = formulation
         self.options = options or {}
@@ -137,12 +147,12 @@ class Subproblem:
     @property
     def lp(self) -> PersistentLP:
         if self._lp is None:
-            m = build_tso(self.system, self.formulation) if self.role == "tso" \
-                else build_dso(self.system)
+            m = build_tso(self.system, self.formulation, self.names) if self.role == "tso" \
+                else build_dso(self.system, self.tvpp)
             lp = PersistentLP(m, self.options)
-            self._x = np.stack([lp.cols(n) for n in EXCHANGE])        # (exchange, t·d)
-            self._dev_rows = np.stack([lp.rows(f"Admm-target-{n}") for n in EXCHANGE])
-            self._prox = np.concatenate([lp.cols(f"Admm-prox-{n}") for n in EXCHANGE])
+            self._x = np.stack([lp.cols(n) for n in self.names])        # (exchange, t·d)
+            self._dev_rows = np.stack([lp.rows(f"Admm-target-{n}") for n in self.names])
+            self._prox = np.concatenate([lp.cols(f"Admm-prox-{n}") for n in self.names])
             self._lp = lp
         return self._lp
 
@@ -181,6 +191,7 @@ def solve_hierarchical(
     eps_rel: float = 1e-4,
     groups: int | None = None,
     formulation: str = "angle",
+    vpp: bool | pd.DataFrame = False,
     parallel: bool | str = "auto",
     workers: int | None = None,
     scheduler_address: str | None = None,
@@ -201,6 +212,11 @@ def solve_hierarchical(
         DSO subproblems: the DSOs are split into this many groups, one LP each
         (default: one per DSO, at most 8). The split does not depend on ``parallel``, so
         serial and dask runs solve the same subproblems.
+    vpp : bool or DataFrame
+        ``True`` classifies the distributed resources with :func:`flexnet.vpp.classify`
+        (or pass its table): TVPP members' reserve is offered straight to the TSO
+        (``Tvpp-r-*``, two more exchanged quantities), DVPP members' through the DSO's
+        local market (``Pcc-r-*``). ``False``: every resource is in a DVPP.
     parallel, workers, scheduler_address
         As for :func:`flexnet.parallel.fan_out`; ``"auto"`` uses dask when
         ``scheduler_address`` is given or there are more than 8 DSOs.
@@ -216,19 +232,33 @@ def solve_hierarchical(
                         "least one DSO")
     show = progress and os.environ.get("FLEXNET_PROGRESS", "1") != "0"
     parts = _groups(system, groups)
-    agents = [Subproblem("tso", system.ds, formulation, options)] + [
-        Subproblem("dso", system.select(g).ds, formulation, options) for g in parts]
+    table = None
+    if vpp is not False:
+        from flexnet.vpp import classify
+
+        table = classify(system) if vpp is True else vpp
+    subs = [system.select(g) for g in parts]
+    names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
+    agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table))] + [
+        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table)) for sub in subs]
     use_dask = parallel is True or (parallel == "auto" and (
         scheduler_address is not None or system.n("dso") > 8))
     t0 = time.perf_counter()
     with ModelPool(agents, parallel=use_dask, workers=workers,
                    scheduler_address=scheduler_address) as pool:
-        hist, state = _admm(system, parts, pool, rho=rho, max_iter=max_iter, eps_abs=eps_abs,
+        hist, state = _admm(system, parts, pool, names, rho=rho, max_iter=max_iter, eps_abs=eps_abs,
                             eps_rel=eps_rel, show=show)
         parts_ds = pool.call("result")
     wall = time.perf_counter() - t0
     res = _merge(system, parts_ds)
     res = res.assign(**_prices(system, state["lam_d"]))
+    extra_vpp = {}
+    if table is not None:
+        res["tvpp_flex_up"] = xr.DataArray(state["x_d"][3], coords=res.pcc_p.coords)
+        res["tvpp_flex_down"] = xr.DataArray(state["x_d"][4], coords=res.pcc_p.coords)
+        extra_vpp = {"vpp_k": table.attrs["k"], "vpp_tvpp_members": int(
+            (table.vpp_class == "TVPP").sum()), "vpp_dvpp_members": int(
+            (table.vpp_class == "DVPP").sum())}
     res = xr.merge([res, hist])
     converged = state["converged"]
     status = "optimal" if converged else "max_iterations"
@@ -241,13 +271,24 @@ def solve_hierarchical(
                     objective=state["cost"],
                     extra={"admm_iterations": len(hist.iteration),
                            "admm_converged": int(converged), "admm_wall_s": wall,
-                           "admm_subproblems": len(agents), "formulation": formulation})
+                           "admm_subproblems": len(agents), "formulation": formulation,
+                           "vpp_classification": int(table is not None), **extra_vpp})
 
 
-def _admm(system: System, parts: list[list[str]], pool: ModelPool, *, rho: float,
+def _masks(system: System, table: pd.DataFrame | None) -> dict[str, np.ndarray] | None:
+    """Asset dim → TVPP-member mask for the assets of ``system`` (None: no classification)."""
+    if table is None:
+        return None
+    members = table[table.vpp_class == "TVPP"]
+    return {k: np.isin(system.ds[k].values, members.asset[members.kind == k].values)
+            for k in ("building", "fleet", "storage", "der") if k in system.ds.dims}
+
+
+def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[str, ...], *,
+          rho: float,
           max_iter: int, eps_abs: float, eps_rel: float, show: bool) -> tuple[xr.Dataset, dict]:
     dsos = list(system.ds.dso.values)
-    shape = (len(EXCHANGE), system.n("snapshot"), len(dsos))
+    shape = (len(names), system.n("snapshot"), len(dsos))
     pos = [[dsos.index(d) for d in g] for g in parts]
     z = np.zeros(shape)
     lam_t, lam_d = np.zeros(shape), np.zeros(shape)
@@ -302,15 +343,19 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, *, rho: float
         "admm_iteration_s": ("iteration", [q[4] for q in rows]),
         "admm_pcc_price": (("iteration", "dso"), np.stack([q[5] for q in rows])),
     }, coords={"iteration": it_idx, "dso": dsos})
-    return hist, {"lam_d": lam_d, "converged": converged, "cost": cost}
+    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost}
 
 
 def _prices(system: System, lam_d: np.ndarray) -> dict[str, xr.DataArray]:
     c = {"snapshot": system.ds.snapshot.values, "dso": system.ds.dso.values}
     dims = ("snapshot", "dso")
-    return {"pcc_price": xr.DataArray(lam_d[0], coords=c, dims=dims),
-            "pcc_flex_price_up": xr.DataArray(-lam_d[1], coords=c, dims=dims),
-            "pcc_flex_price_down": xr.DataArray(-lam_d[2], coords=c, dims=dims)}
+    out = {"pcc_price": xr.DataArray(lam_d[0], coords=c, dims=dims),
+           "pcc_flex_price_up": xr.DataArray(-lam_d[1], coords=c, dims=dims),
+           "pcc_flex_price_down": xr.DataArray(-lam_d[2], coords=c, dims=dims)}
+    if lam_d.shape[0] > 3:
+        out["tvpp_flex_price_up"] = xr.DataArray(-lam_d[3], coords=c, dims=dims)
+        out["tvpp_flex_price_down"] = xr.DataArray(-lam_d[4], coords=c, dims=dims)
+    return out
 
 
 def _merge(system: System, parts: list[xr.Dataset]) -> xr.Dataset:
