@@ -1,7 +1,9 @@
-"""Uncertainty: the interval two-stage algorithm (DRCC follows in issue 5)."""
+"""Uncertainty: the interval two-stage algorithm and DRCC margins with out-of-sample checks."""
 
 from __future__ import annotations
 
+from flexnet.uncertainty.drcc import margins, solve_drcc, validate_out_of_sample
 from flexnet.uncertainty.interval import scenario_profiles, solve_interval, stage2
 
-__all__ = ["scenario_profiles", "solve_interval", "stage2"]
+__all__ = ["margins", "scenario_profiles", "solve_drcc", "solve_interval", "stage2",
+           "validate_out_of_sample"]
