@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/flexnet run --out results.nc
+	$(BIN)/flexnet run --out results.nc --plots figures
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -35,4 +35,4 @@ docs: $(STAMP)
 	$(BIN)/python -c "from flexnet.results import results_markdown as f; open('docs/results.md', 'w').write(f())"
 
 clean:
-	rm -rf $(VENV) results.nc .pytest_cache
+	rm -rf $(VENV) results.nc figures .pytest_cache

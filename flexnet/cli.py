@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import pandas as pd
@@ -64,11 +65,19 @@ def _cmd_run(a: argparse.Namespace) -> int:
                              scheduler_address=a.scheduler_address, **_options(a))
         print(f"interval: {res.dataset.attrs['uncovered_report']}")
     else:
-        res = flexnet.solve(system, a.scheme, **_options(a))
+        extra = {}
+        if a.scheme.startswith("hierarchical"):
+            extra = {"workers": a.workers, "scheduler_address": a.scheduler_address}
+        res = flexnet.solve(system, a.scheme, **_options(a), **extra)
     print(res.summary().to_string(float_format=lambda v: f"{v:,.4g}"))
     if a.out:
         path = res.to_netcdf(a.out)
         print(f"results written to {path}")
+    if a.plots:
+        from flexnet.plot import save_figures
+
+        files = save_figures(res, a.plots)
+        print(f"{len(files)} figures written to {a.plots}/")
     return EXIT_OK
 
 
@@ -80,6 +89,11 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     if a.csv:
         table.to_csv(a.csv)
         print(f"table written to {a.csv}")
+    if a.plot:
+        from flexnet.plot import comparison_bars
+
+        comparison_bars(table).savefig(a.plot, dpi=110, bbox_inches="tight")
+        print(f"figure written to {a.plot}")
     return EXIT_OK
 
 
@@ -110,6 +124,7 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
+    from flexnet.coordination import SCHEMES
     from flexnet.grid.cases import DEFAULT_CASE
 
     p = argparse.ArgumentParser(prog="flexnet", description="TSO–DSO coordination: schedule "
@@ -125,11 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the summary table and write the results netCDF.")
     r.add_argument("case", nargs="?", default=DEFAULT_CASE, help=f"case (default {DEFAULT_CASE})")
     r.add_argument("--system", help="a system netCDF file instead of a shipped case")
-    r.add_argument("--scheme", default="centralized", help="coordination scheme")
+    r.add_argument("--scheme", default="centralized", choices=list(SCHEMES),
+                   help="coordination scheme (default centralized; nested is a MILP that can "
+                        "take minutes, see docs/nested.md)")
     r.add_argument("--out", default="results.nc", help="results file (default results.nc)")
+    r.add_argument("--plots", metavar="DIR", help="also write the figures (PNG) to DIR")
     r.add_argument("--interval", action="store_true",
                    help="secure the plan with the interval two-stage algorithm (BESS)")
-    g = r.add_argument_group("dask (interval scenarios)")
+    g = r.add_argument_group("dask (interval scenarios, ADMM subproblems)")
     g.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores)")
     g.add_argument("--scheduler-address", help="use an existing dask scheduler")
     _solver_args(r)
@@ -137,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Solve several schemes on one case and print one table.")
     c.add_argument("case", nargs="?", default=DEFAULT_CASE)
     c.add_argument("--system", help="a system netCDF file instead of a shipped case")
-    c.add_argument("--schemes", nargs="+", default=["sequential", "centralized"])
+    c.add_argument("--schemes", nargs="+", default=["sequential", "centralized"],
+                   choices=list(SCHEMES), metavar="SCHEME",
+                   help=f"schemes to compare (from {', '.join(SCHEMES)}; default: sequential "
+                        "centralized)")
     c.add_argument("--csv", help="also write the table as CSV")
+    c.add_argument("--plot", metavar="PNG", help="also write the comparison bars")
     _solver_args(c)
     i = sub.add_parser("info", help="describe a system or results netCDF file",
                        description="Tell what a flexnet netCDF file holds.")
@@ -162,6 +184,8 @@ _COMMANDS = {"cases": _cmd_cases, "run": _cmd_run, "compare": _cmd_compare, "inf
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flexnet`` command; returns the exit code."""
     a = build_parser().parse_args(argv)
+    if a.quiet or not sys.stderr.isatty():
+        os.environ["FLEXNET_PROGRESS"] = "0"  # progress bars only on a terminal
     level = logging.ERROR if a.quiet else logging.INFO if a.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("linopy").setLevel(max(level, logging.WARNING))

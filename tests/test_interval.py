@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -24,9 +26,15 @@ def test_scenario_profiles_are_the_interval_extremes(default_case):
         scenario_profiles(ds, "medium")
 
 
+@functools.cache
+def stage():
+    """The serial interval run on the DSO1 4-hour subcase (shared with test_plot)."""
+    return solve_interval(subcase(("DSO1",), 4), parallel=False, max_rounds=1)
+
+
 @pytest.fixture(scope="module")
 def serial():
-    return solve_interval(subcase(("DSO1",), 4), parallel=False, max_rounds=1)
+    return stage()
 
 
 def test_every_extreme_covered_or_reported(serial):

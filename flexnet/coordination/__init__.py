@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flexnet.coordination.centralized import build_centralized, solve_centralized
-from flexnet.coordination.hierarchical import solve_hierarchical
+from flexnet.coordination.hierarchical import solve_hierarchical, solve_hierarchical_vpp
 from flexnet.coordination.nested import solve_nested
 from flexnet.coordination.sequential import solve_sequential
 
@@ -12,6 +12,7 @@ SCHEMES = {
     "sequential": solve_sequential,
     "nested": solve_nested,
     "hierarchical": solve_hierarchical,
+    "hierarchical-vpp": solve_hierarchical_vpp,
 }
 
 __all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_hierarchical", "solve_nested",

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["EXCHANGE", "Subproblem", "solve_hierarchical"]
+__all__ = ["EXCHANGE", "Subproblem", "solve_hierarchical", "solve_hierarchical_vpp"]
 
 log = logging.getLogger("flexnet")
 
@@ -267,7 +267,8 @@ def solve_hierarchical(
                       f"(primal residual {hist.admm_primal_residual.values[-1]:.3g} MW); "
                       "the result is not the joint optimum — raise max_iter or tune rho",
                       RuntimeWarning, stacklevel=2)
-    return finalize(res, system, scheme="hierarchical", status=status,
+    return finalize(res, system, scheme="hierarchical-vpp" if table is not None
+                    else "hierarchical", status=status,
                     objective=state["cost"],
                     extra={"admm_iterations": len(hist.iteration),
                            "admm_converged": int(converged), "admm_wall_s": wall,
@@ -365,3 +366,8 @@ def _merge(system: System, parts: list[xr.Dataset]) -> xr.Dataset:
     out = xr.merge([ts, ds_parts], join="outer", compat="no_conflicts")
     order = {d: system.ds[d].values for d in out.dims if d in system.ds.dims}
     return out.reindex(order)
+
+
+def solve_hierarchical_vpp(system: System, **options: Any) -> Result:
+    """The hierarchical scheme with Canopy + K-medoids VPP classification (``vpp=True``)."""
+    return solve_hierarchical(system, vpp=options.pop("vpp", True), **options)
