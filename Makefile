@@ -29,6 +29,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synthetic.py
 	$(BIN)/python benchmarks/bench_centralized.py
+	$(BIN)/python benchmarks/bench_clustering.py
+	$(BIN)/python benchmarks/bench_admm.py
 
 docs: $(STAMP)
 	$(BIN)/python -c "from flexnet.grid.schema import schema_markdown as f; open('docs/schema.md', 'w').write(f())"

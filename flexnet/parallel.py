@@ -87,16 +87,37 @@ def fan_out(
 
 def _submit(client, func, items, shared, show, desc) -> list[Any]:
     from dask.distributed import as_completed
+    from distributed.client import FutureCancelledError as CancelledError
 
-    # hash=False: unique keys per call, so releasing an earlier call never drops this data
-    scattered = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}
-    # retries: a task whose worker dies is rerun elsewhere with the same inputs
-    futures = [client.submit(func, item, **scattered, pure=False, retries=2) for item in items]
-    index = {f.key: i for i, f in enumerate(futures)}
     out: list[Any] = [None] * len(items)
-    for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not show):
-        out[index[fut.key]] = fut.result()
+    todo = list(range(len(items)))
+    bar = tqdm(total=len(items), desc=desc, disable=not show)
+    for attempt in range(3):
+        # hash=False: unique keys per call, so releasing an earlier call never drops this data
+        scattered = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}
+        # retries: a task whose worker dies is rerun elsewhere with the same inputs
+        futures = {client.submit(func, items[i], **scattered, pure=False, retries=2): i
+                   for i in todo}
+        lost = []
+        for fut in as_completed(futures):
+            try:
+                out[futures[fut]] = fut.result()
+                bar.update()
+            except CancelledError:  # every replica of a scattered input died with workers
+                lost.append(futures[fut])
+        if not lost:
+            break
+        log.warning("fan-out: %d task(s) lost their inputs with a worker; re-sending "
+                    "(attempt %d)", len(lost), attempt + 2)
+        todo = lost
+    else:
+        raise RuntimeError(f"fan-out: {len(todo)} task(s) lost their inputs three times")
+    bar.close()
     return out
+
+
+def _place(obj: Any) -> Any:
+    return obj
 
 
 def _call(obj: Any, method: str, args: tuple) -> Any:
@@ -133,7 +154,10 @@ class ModelPool:
         client = self._client
         addrs = sorted(client.scheduler_info()["workers"])
         self._where = [addrs[i % len(addrs)] for i in range(len(self.agents))]
-        self._futures = [client.scatter(a, workers=[w], hash=False)
+        # a task (not scattered data) holds each agent, so the scheduler can recreate it
+        # from the task's arguments if its worker dies
+        self._futures = [client.submit(_place, a, pure=False, workers=[w],
+                                       allow_other_workers=True, retries=2)
                          for a, w in zip(self.agents, self._where, strict=True)]
         return self
 

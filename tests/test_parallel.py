@@ -8,12 +8,15 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from conftest import case, solved
 
 from flexnet.parallel import dask_client, fan_out
 from flexnet.uncertainty.interval import stage2
 
 
+# killing a worker process leaves the client's socket to it for the GC to close
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_worker_loss_is_retried_and_result_unchanged():
     s, plan = case("ieee33"), solved("ieee33", "centralized")
     names = ["high", "low", "high@17", "low@12"]
@@ -34,3 +37,34 @@ def test_worker_loss_is_retried_and_result_unchanged():
     for a, b in zip(serial, par, strict=True):
         for v in a.data_vars:
             np.testing.assert_allclose(a[v].values, b[v].values, atol=1e-9)
+
+
+# killing a worker process leaves the client's socket to it for the GC to close
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_model_pool_survives_worker_loss():
+    """Stateful agents are rebuilt elsewhere when their worker dies; calls are retried."""
+    from flexnet.parallel import ModelPool
+
+    class Agent:  # defined here so cloudpickle sends it by value
+        def __init__(self, k):
+            self.k, self._model = k, None
+
+        def __getstate__(self):
+            return {"k": self.k, "_model": None}
+
+        def step(self, x):
+            if self._model is None:  # the "build", redone after a move
+                self._model = np.arange(5) * self.k
+            time.sleep(0.3)
+            return float(self._model.sum() * x)
+
+    agents = [Agent(k) for k in range(4)]
+    expected = [[float(np.arange(5).sum() * k * x) for k in range(4)] for x in range(6)]
+    with ModelPool(agents, parallel=True, workers=2) as pool:
+        pids = list(pool._client.run(os.getpid).values())
+        killer = threading.Timer(0.9, os.kill, args=(pids[0], signal.SIGKILL))
+        killer.start()
+        got = [pool.call("step", [(x,)] * 4) for x in range(6)]
+        killer.join()
+        assert pids[0] not in pool._client.run(os.getpid).values()
+    assert got == expected

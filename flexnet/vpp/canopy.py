@@ -59,7 +59,7 @@ def default_thresholds(X: np.ndarray, seed: int = 0, sample: int = 2000) -> tupl
 
 
 def canopy(X: np.ndarray, t1: float | None = None, t2: float | None = None,
-           seed: int = 0, min_fraction: float = 0.01) -> Canopies:
+           seed: int = 0, min_fraction: float = 0.01, max_points: int = 2000) -> Canopies:
     """Canopy clustering with loose/tight thresholds T1 > T2.
 
     Points are visited in a seeded random order. The first point still available becomes a
@@ -79,10 +79,22 @@ def canopy(X: np.ndarray, t1: float | None = None, t2: float | None = None,
     min_fraction : float
         Merged canopies holding fewer points than this fraction of n (outliers) are
         folded into their nearest neighbour and do not count towards K.
+    max_points : int
+        Above this many points, the canopies are found on a seeded random sample of this
+        size (centres are sample rows mapped back to X) and every point is then assigned
+        to its nearest centre: the thresholds and K then do not drift with n, and the
+        cost stays O(max_points · canopies + n · K).
     """
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"canopy: X must be a non-empty 2-D array, got shape {X.shape}")
+    if X.shape[0] > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False))
+        sub = canopy(X[rows], t1, t2, seed=seed, min_fraction=min_fraction,
+                     max_points=max_points)
+        centers = rows[sub.centers]
+        return Canopies(centers=centers, labels=nearest(X, X[centers]), t1=sub.t1, t2=sub.t2,
+                        raw=sub.raw)
     if t1 is None or t2 is None:
         d1, d2 = default_thresholds(X, seed)
         t1 = d1 if t1 is None else t1
