@@ -34,7 +34,7 @@ def main(feeders: tuple[int, ...] = (10, 100)) -> pd.DataFrame:
         s.ds.attrs["name"] = f"synthetic-{f}"
         central = flexnet.solve(s, "centralized").dataset.attrs["total_cost"]
         big = largest_solve(s)
-        for workers in (None, 1, 2):
+        for workers in (None, 2):
             with PeakRSS() as mem:
                 t = time.perf_counter()
                 r = flexnet.solve(s, "hierarchical", parallel=workers is not None,

@@ -116,34 +116,45 @@ def _submit(client, func, items, shared, show, desc) -> list[Any]:
     return out
 
 
-def _place(obj: Any) -> Any:
-    return obj
-
-
 def _call(obj: Any, method: str, args: tuple) -> Any:
     return getattr(obj, method)(*args)
+
+
+class _Holder:
+    """A dask actor holding one agent on its worker (calls go straight to the worker)."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    def call(self, method: str, args: tuple) -> Any:
+        return getattr(self.agent, method)(*args)
 
 
 class ModelPool:
     """Stateful agents (e.g. ADMM subproblems) kept alive between calls.
 
-    Serially they live in this process; with dask each agent is placed on one worker and
-    every call runs where it lives, so models are built once and updated in place. An
-    agent must be picklable (it is sent once) and able to rebuild itself after a move:
-    if its worker dies, dask re-creates it from the original object on another worker
-    and the call is retried with the same arguments.
+    Serially they live in this process. With dask each agent lives in a dask *actor* pinned
+    to one worker, so models are built once, updated in place, and every call is a direct
+    message to that worker (no scheduler round trip, no moves between workers).
+
+    Actors die with their worker. The pool then re-creates the lost agents from the
+    original (picklable) objects on the surviving workers, replays their last call of the
+    ``replay`` method (the one that sets their state, e.g. ``"step"``), and retries the
+    call, so the results are unchanged.
 
     Use as a context manager; ``call(method, args)`` returns the results in agent order.
     """
 
     def __init__(self, agents: Sequence[Any], *, parallel: bool = False,
                  workers: int | None = None, scheduler_address: str | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None, replay: str | None = "step") -> None:
         self.agents = list(agents)
         self.parallel = parallel or client is not None
         self._client = client
         self._workers = workers
         self._address = scheduler_address
+        self._replay = replay
+        self._last: dict[int, tuple] = {}
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> ModelPool:
@@ -151,25 +162,57 @@ class ModelPool:
             return self
         if self._client is None:
             self._client = self._stack.enter_context(dask_client(self._workers, self._address))
-        client = self._client
-        addrs = sorted(client.scheduler_info()["workers"])
+        addrs = sorted(self._client.scheduler_info()["workers"])
         self._where = [addrs[i % len(addrs)] for i in range(len(self.agents))]
-        # a task (not scattered data) holds each agent, so the scheduler can recreate it
-        # from the task's arguments if its worker dies
-        self._futures = [client.submit(_place, a, pure=False, workers=[w],
-                                       allow_other_workers=True, retries=2)
-                         for a, w in zip(self.agents, self._where, strict=True)]
+        self._actors = [self._place(i, w) for i, w in enumerate(self._where)]
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._actors = []
         self._stack.close()
+
+    def _place(self, i: int, worker: str) -> Any:
+        fut = self._client.submit(_Holder, self.agents[i], actor=True, workers=[worker],
+                                  pure=False)
+        return fut.result()
+
+    def _heal(self, lost: list[int]) -> None:
+        """Re-create lost agents on live workers and restore their last state."""
+        alive = sorted(self._client.scheduler_info()["workers"])
+        if not alive:
+            raise RuntimeError("ModelPool: no dask workers left")
+        log.warning("ModelPool: %d agent(s) lost with a worker; rebuilding them on %d "
+                    "live worker(s)", len(lost), len(alive))
+        for k, i in enumerate(lost):
+            self._where[i] = alive[k % len(alive)]
+            self._actors[i] = self._place(i, self._where[i])
+            if i in self._last:
+                self._actors[i].call(self._replay, self._last[i]).result()
 
     def call(self, method: str, args: Sequence[tuple] | None = None) -> list[Any]:
         """Call ``method(*args[i])`` on agent i, for all agents; results in agent order."""
         args = list(args) if args is not None else [()] * len(self.agents)
         if not self.parallel:
             return [_call(a, method, x) for a, x in zip(self.agents, args, strict=True)]
-        futs = [self._client.submit(_call, f, method, x, pure=False, retries=2,
-                                    workers=[w], allow_other_workers=True)
-                for f, x, w in zip(self._futures, args, self._where, strict=True)]
-        return self._client.gather(futs)
+        out: list[Any] = [None] * len(self.agents)
+        todo = list(range(len(self.agents)))
+        for _ in range(3):
+            futs = {i: self._actors[i].call(method, tuple(args[i])) for i in todo}
+            lost = []
+            for i, f in futs.items():
+                try:
+                    out[i] = f.result()
+                except Exception as exc:
+                    if self._where[i] in self._client.scheduler_info()["workers"]:
+                        raise  # the agent failed, not its worker
+                    log.debug("agent %d lost with worker %s: %r", i, self._where[i], exc)
+                    lost.append(i)
+            if not lost:
+                break
+            self._heal(lost)
+            todo = lost
+        else:
+            raise RuntimeError("ModelPool: agents kept dying with their workers")
+        if method == self._replay:
+            self._last.update(enumerate(map(tuple, args)))
+        return out

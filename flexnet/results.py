@@ -85,6 +85,8 @@ DERIVED: dict[str, tuple[str, str]] = {
     "admm_rho": ("$/MW²h", "hierarchical: ADMM penalty"),
     "admm_cost": ("$", "hierarchical: Σ subproblem costs at the iterate"),
     "admm_iteration_s": ("s", "hierarchical: wall time of the iteration"),
+    "admm_largest_solve_s": ("s", "hierarchical: slowest subproblem solve in the iteration"),
+    "admm_solve_sum_s": ("s", "hierarchical: Σ subproblem solve times in the iteration"),
     "admm_pcc_price": ("$/MWh", "hierarchical: daily mean PCC energy price per iteration"),
 }
 
