@@ -14,13 +14,14 @@ import time
 import numpy as np
 import pandas as pd
 from _common import PeakRSS, write
+from tqdm.auto import tqdm
 
 from flexnet.vpp import canopy, cluster
 
 
 def main(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> pd.DataFrame:
     rows = []
-    for n in sizes:
+    for n in tqdm(sizes, desc="sizes"):
         centres = np.random.default_rng(0).uniform(-6, 6, (6, 8))  # same groups at every n
         rng = np.random.default_rng(n)
         X = centres[rng.integers(0, 6, n)] + rng.normal(0, 1, (n, 8))

@@ -33,7 +33,7 @@ def highs_options(options: dict[str, Any]) -> dict[str, Any]:
                            bool(options.get("log_file"))}
     out["log_to_console"] = bool(options.get("verbose", False))
     for k, v in options.items():
-        if k in ("verbose", "warmstart_fn") or v is None:
+        if k in ("verbose", "warmstart_fn", "progress") or v is None:  # not HiGHS options
             continue
         out[_OPTION_MAP.get(k, k)] = v
     return out

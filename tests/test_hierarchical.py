@@ -96,3 +96,15 @@ def test_vpp_classification_keeps_the_optimum_and_routes_tvpp_to_the_tso():
     assert float(r.tvpp_flex_up.sum()) > 0
     total = float((r.tvpp_flex_up + r.pcc_flex_up).sum())
     assert total == pytest.approx(float(c.pcc_flex_up.sum()), rel=0.01)
+
+
+def test_netcdf_has_units_on_every_variable(tmp_path):
+    import netCDF4
+
+    path = hierarchical().to_netcdf(tmp_path / "h.nc")
+    with netCDF4.Dataset(path) as nc:
+        assert nc.getncattr("scheme") == "hierarchical"
+        data = [v for v in nc.variables.values() if v.name not in nc.dimensions]
+        assert data
+        missing = [v.name for v in data if "units" not in v.ncattrs()]
+        assert not missing, missing
