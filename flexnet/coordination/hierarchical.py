@@ -242,8 +242,8 @@ def solve_hierarchical(
         (``Tvpp-r-*``, two more exchanged quantities), DVPP members' through the DSO's
         local market (``Pcc-r-*``). ``False``: every resource is in a DVPP.
     parallel, workers, scheduler_address
-        As for :func:`flexnet.parallel.fan_out`; ``"auto"`` uses dask when
-        ``scheduler_address`` is given or there are more than 8 DSOs.
+        ``True`` runs the agents on dask (a LocalCluster of ``workers`` processes, or the
+        scheduler at ``scheduler_address``); ``"auto"`` does so when either is given.
 
     Returns
     -------
@@ -265,8 +265,10 @@ def solve_hierarchical(
     names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
     agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table))] + [
         Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table)) for sub in subs]
+    # "auto": dask only when asked for workers or a scheduler — on this 2-core machine
+    # parallel ADMM rounds were not faster than serial ones (docs/scaling.md)
     use_dask = parallel is True or (parallel == "auto" and (
-        scheduler_address is not None or system.n("dso") > 8))
+        scheduler_address is not None or workers is not None))
     t0 = time.perf_counter()
     with ModelPool(agents, parallel=use_dask, workers=workers,
                    scheduler_address=scheduler_address) as pool:
