@@ -168,7 +168,7 @@ class ModelPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._actors = []
+        self._actors = []  # drop the actor handles before their cluster goes away
         self._stack.close()
 
     def _place(self, i: int, worker: str) -> Any:

@@ -133,20 +133,13 @@ class Subproblem:
         self.formulation = formulation
         self.options = options or {}
         self._lp: PersistentLP | None = None
-        self._last: tuple | None = None  # last step's arguments: enough to restore a solve
         self._solved = False
-        self.builds = 0
 
     def __getstate__(self) -> dict:
-        # highspy models do not pickle: a moved agent rebuilds from its data and re-solves
-        # its last step on demand, so nothing but speed is lost
+        # highspy models do not pickle: a copy rebuilds from its data on first use (the
+        # ModelPool replays the last step on a re-created agent)
         return {k: v for k, v in self.__dict__.items() if k != "_lp"} | {"_lp": None,
                                                                         "_solved": False}
-
-    def __sizeof__(self) -> int:
-        # what dask weighs when it considers moving an agent to another worker: the real
-        # cost of a move is a rebuild (seconds), so report it as a large object
-        return 200 * 2**20
 
     @property
     def system(self) -> System:
@@ -164,7 +157,6 @@ class Subproblem:
             self._dev_rows = np.stack([lp.rows(f"Admm-target-{n}") for n in self.names])
             self._prox = np.concatenate([lp.cols(f"Admm-prox-{n}") for n in self.names])
             self._lp = lp
-            self.builds += 1
         return self._lp
 
     def build(self) -> float:
@@ -177,7 +169,6 @@ class Subproblem:
         """Solve at prices λ and consensus z (both (exchange, snapshot, dso)) with weight ρ."""
         t0 = time.perf_counter()
         lp = self.lp
-        self._last = (price, target, rho)
         flat = self._x.ravel()
         lp.set_cost(flat, lp.cost[flat] + price.ravel())
         lp.set_cost(self._prox, np.full(self._prox.size, rho))
@@ -185,17 +176,16 @@ class Subproblem:
         status = lp.run()
         self._solved = status == "optimal"
         if status != "optimal":
-            return {"status": status, "x": None, "cost": np.nan, "builds": self.builds,
+            return {"status": status, "x": None, "cost": np.nan,
                     "seconds": time.perf_counter() - t0}
         x = lp.values()
         return {"status": status, "x": x[self._x].reshape(price.shape),
-                "cost": lp.base_objective(x), "builds": self.builds,
-                "seconds": time.perf_counter() - t0}
+                "cost": lp.base_objective(x), "seconds": time.perf_counter() - t0}
 
     def result(self) -> xr.Dataset:
         """Labeled results of the last solve (variables and duals by name)."""
-        if not self._solved and self._last is not None:  # moved or rebuilt: solve again
-            self.step(*self._last)
+        if not self._solved:
+            raise RuntimeError(f"{self.role} subproblem: no optimal solve to report")
         self.lp.assign()
         return extract(self.lp.model, self.system)
 
@@ -302,7 +292,6 @@ def solve_hierarchical(
                     objective=state["cost"],
                     extra={"admm_iterations": len(hist.iteration),
                            "admm_build_s": t_build, "admm_build_max_s": max(build_s),
-                           "admm_rebuilds": state["rebuilds"],
                            "admm_converged": int(converged), "admm_wall_s": wall,
                            "admm_subproblems": len(agents), "formulation": formulation,
                            "vpp_classification": int(table is not None), **extra_vpp})
@@ -329,7 +318,6 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
     rows: list[tuple] = []
     converged = False
     cost = np.nan
-    rebuilds = 0
     bar = tqdm(total=max_iter, desc="ADMM", disable=not show)
     for it in range(max_iter):
         t_it = time.perf_counter()
@@ -356,7 +344,6 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
             np.sqrt((x_t**2).sum() + (x_d**2).sum()), np.sqrt(2 * (z**2).sum()))
         eps_dual = np.sqrt(2 * p) * eps_abs + eps_rel * np.sqrt((lam_t**2).sum() + (lam_d**2).sum())
         cost = float(sum(o["cost"] for o in out))
-        rebuilds = max(rebuilds, sum(o["builds"] for o in out) - len(out))
         rows.append((r, s, rho, cost, time.perf_counter() - t_it, lam_d[0].mean(axis=0),
                      max(o["seconds"] for o in out), sum(o["seconds"] for o in out)))
         bar.update()
@@ -381,8 +368,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         "admm_largest_solve_s": ("iteration", [q[6] for q in rows]),
         "admm_solve_sum_s": ("iteration", [q[7] for q in rows]),
     }, coords={"iteration": it_idx, "dso": dsos})
-    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost,
-                  "rebuilds": rebuilds}
+    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost}
 
 
 def _prices(system: System, lam_d: np.ndarray) -> dict[str, xr.DataArray]:

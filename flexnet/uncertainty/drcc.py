@@ -122,6 +122,11 @@ def _area_samples(system: System) -> xr.DataArray:
     if "forecast_error" not in ds:
         raise DataError(f"system {system.name!r}: field 'forecast_error' is missing; DRCC "
                         "needs forecast-error samples per area (see docs/schema.md)")
+    need = (["ts"] if system.has_ts else []) + list(ds.dso.values if system.has_ds else [])
+    missing = [a for a in need if a not in ds.area.values]
+    if missing:
+        raise DataError(f"area {missing[0]!r}: field 'forecast_error' has no samples for this "
+                        "area; DRCC needs one per DSO (and 'ts')")
     return ds.forecast_error
 
 
@@ -142,6 +147,12 @@ def _kappas(system: System, eps: float, method: str, theta: float | None,
     })
     # a margin below zero would loosen a limit; DR only ever tightens
     return k.clip(min=0.0)
+
+
+def _by_owner(kappa: xr.DataArray, ds: xr.Dataset, dim: str) -> xr.DataArray:
+    """A per-area margin (snapshot, area) laid out over ``dim`` (dso, node or branch)."""
+    owner = ds.dso.values if dim == "dso" else ds[f"{dim}_dso"].values
+    return kappa.sel(area=owner).rename(area=dim).assign_coords({dim: ds[dim].values})
 
 
 def drcc_hook(system: System, eps: float = 0.05, method: str = "cantelli",
@@ -168,17 +179,14 @@ def drcc_hook(system: System, eps: float = 0.05, method: str = "cantelli",
                 fr = ds.fr_up if d == "up" else ds.fr_down
                 m.add_constraints(sum(terms[1:], terms[0]) >= fr + k[key],
                                   name=f"Drcc-reserve-{d}")
-            a = sens.alpha
         if system.has_ts and "gen" in on:
+            a = sens.alpha
             m.add_constraints(v["Gen-p"] <= ds.gen_p_max - a * k.total_up2, name="Drcc-gen-upper")
             m.add_constraints(v["Gen-p"] >= ds.gen_p_min + a * k.total_down2, name="Drcc-gen-lower")
         if system.has_ds:
-            kd_up = k.area_up2.sel(area=ds.dso.values).rename(area="dso")
-            kd_dn = k.area_down2.sel(area=ds.dso.values).rename(area="dso")
-            node_up = kd_up.sel(dso=ds.node_dso.values).rename(dso="node").assign_coords(
-                node=ds.node.values)
-            node_dn = kd_dn.sel(dso=ds.node_dso.values).rename(dso="node").assign_coords(
-                node=ds.node.values)
+            kd_up, kd_dn = _by_owner(k.area_up2, ds, "dso"), _by_owner(k.area_down2, ds, "dso")
+            node_up = _by_owner(k.area_up2, ds, "node")
+            node_dn = _by_owner(k.area_down2, ds, "node")
             is_root = xr.DataArray(np.isin(ds.node.values, ds.dso_root.values),
                                    coords=[ds.indexes["node"]])
             vmin = (ds.dso_v_min.sel(dso=ds.node_dso.values).values ** 2)
@@ -191,10 +199,8 @@ def drcc_hook(system: System, eps: float = 0.05, method: str = "cantelli",
                 m.add_constraints(v["Node-v"] <= vmax - sens.s_v * node_dn,
                                   name="Drcc-v-upper", mask=~is_root)
             cos, sin, shrink = polygon()
-            br_up = k.area_up.sel(area=ds.branch_dso.values).rename(area="branch")
-            br_dn = k.area_down.sel(area=ds.branch_dso.values).rename(area="branch")
-            br_up = br_up.assign_coords(branch=ds.branch.values)
-            br_dn = br_dn.assign_coords(branch=ds.branch.values)
+            br_up = _by_owner(k.area_up, ds, "branch")
+            br_dn = _by_owner(k.area_down, ds, "branch")
             extra = sens.gamma * xr.where(cos > 0, cos * br_up, -cos * br_dn)
             if "branch" in on:
                 m.add_constraints(cos * v["Branch-p"] + sin * v["Branch-q"]
@@ -265,8 +271,11 @@ def _family_rates(result: Result, system: System, w: xr.DataArray,
         out["reserve_up"] = _tail(total, (up - ds.fr_up).values)
         out["reserve_down"] = _tail(-total, (dn - ds.fr_down).values)
         a = sens.alpha.values[None, :]
-        hi = ((ds.gen_p_max - r.gen_p).transpose("snapshot", "gen").values) / a
-        lo = ((r.gen_p - ds.gen_p_min).transpose("snapshot", "gen").values) / a
+        with np.errstate(divide="ignore", invalid="ignore"):  # α = 0: units that never move
+            hi = np.where(a > 0, (ds.gen_p_max - r.gen_p).transpose("snapshot", "gen").values / a,
+                          np.inf)
+            lo = np.where(a > 0, (r.gen_p - ds.gen_p_min).transpose("snapshot", "gen").values / a,
+                          np.inf)
         out["gen_upper"] = _tail(total[:, :, None], hi).ravel()
         out["gen_lower"] = _tail(-total[:, :, None], lo).ravel()
     if system.has_ds and "node_v" in r:
