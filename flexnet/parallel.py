@@ -127,7 +127,7 @@ class _Holder:
         self.agent = agent
 
     def call(self, method: str, args: tuple) -> Any:
-        return getattr(self.agent, method)(*args)
+        return _call(self.agent, method, args)
 
 
 class ModelPool:
