@@ -2,21 +2,78 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+import time
+import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import linopy
 import numpy as np
 
 from flexnet.errors import InfeasibleError, SolverError, UnboundedError
 
 if TYPE_CHECKING:
-    import linopy
-
     from flexnet.grid.system import System
 
-__all__ = ["diagnose_infeasibility", "highs_options", "run_highs"]
+__all__ = ["PersistentLP", "diagnose_infeasibility", "highs_options", "new_model", "record_stats",
+           "run_highs"]
 
 log = logging.getLogger("flexnet")
+
+_CREATED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_HIGHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STATS: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar("flexnet_stats",
+                                                                          default=None)
+
+
+def new_model() -> linopy.Model:
+    """A linopy model with labeled dims; its creation time is kept to report build seconds."""
+    m = linopy.Model(force_dim_names=True)
+    _CREATED[m] = time.perf_counter()
+    return m
+
+
+@contextlib.contextmanager
+def record_stats() -> Iterator[list[dict]]:
+    """Collect one row per solve made in this context (benchmarks and profiling).
+
+    Each row: ``model`` (the scheme's name for it), ``vars``, ``cons``, ``nonzeros``,
+    ``build_s`` (model creation → solver call: linopy), ``handoff_s`` (linopy → highspy
+    and the solution back), ``solve_s`` (HiGHS's own run time) and ``status``.
+
+    Examples
+    --------
+    >>> import flexnet
+    >>> with record_stats() as stats:
+    ...     _ = flexnet.solve("ieee33", "centralized")
+    >>> [row["model"] for row in stats]
+    ['centralized']
+    """
+    token = _STATS.set([])
+    try:
+        yield _STATS.get()
+    finally:
+        _STATS.reset(token)
+
+
+def highs_of(m: linopy.Model) -> Any:
+    """The ``highspy.Highs`` object of the last :func:`run_highs` solve of ``m``."""
+    return _HIGHS.get(m)
+
+
+def _record(m: linopy.Model, name: str, h: Any, t_call: float, t_end: float, solve_s: float,
+            status: str) -> None:
+    rows = _STATS.get()
+    if rows is None:
+        return
+    rows.append({"model": name, "vars": int(h.getNumCol()), "cons": int(h.getNumRow()),
+                 "nonzeros": int(h.getNumNz()),
+                 "build_s": t_call - _CREATED.get(m, t_call),
+                 "handoff_s": max(t_end - t_call - solve_s, 0.0), "solve_s": solve_s,
+                 "status": status})
 
 _OPTION_MAP = {"time_limit": "time_limit", "mip_gap": "mip_rel_gap", "threads": "threads",
                "presolve": "presolve", "solver": "solver", "log_file": "log_file"}
@@ -54,9 +111,17 @@ def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
     log.info("%s: solving %d variables, %d constraints with HiGHS", scheme,
              m.nvars, m.ncons)
     start = (options or {}).get("warmstart_fn")
-    _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
-                      warmstart_fn=start, **opts)
+    t_call = time.perf_counter()
+    if len(m.binaries) or len(m.integers):
+        cond, h = _solve_mip(m, opts, start)
+    else:
+        _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
+                          warmstart_fn=start, **opts)
+        h = m.solver_model
     cond = str(cond)
+    if h is not None:
+        _HIGHS[m] = h
+        _record(m, scheme, h, t_call, time.perf_counter(), float(h.getRunTime()), cond)
     if cond == "optimal":
         return cond
     if cond in ("infeasible", "infeasible_or_unbounded"):
@@ -76,6 +141,30 @@ def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
         return cond
     raise SolverError("the solver stopped without an optimal solution", scheme=scheme,
                       status=cond, hint="run with verbose=True or log_file=... to see HiGHS's log")
+
+
+_MIP_STATUS = {"optimal": "optimal", "infeasible": "infeasible", "unbounded": "unbounded",
+               "primal infeasible or unbounded": "infeasible_or_unbounded",
+               "time limit reached": "time_limit", "iteration limit reached": "iteration_limit"}
+
+
+def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, Any]:
+    """Solve a MILP on highspy directly and write back the primal solution only.
+
+    linopy's HiGHS path also reads row duals, which a MIP does not have; on some
+    time-limited solves HiGHS returns them shorter than the row count and linopy fails
+    deep inside with an IndexError (seen on a 30-bus × 5-feeder nested MILP).
+    """
+    lp = PersistentLP(m, opts)
+    if opts.get("log_file"):
+        lp.h.setOptionValue("log_file", str(opts["log_file"]))
+    if start:
+        lp.h.readSolution(str(start), 0)
+    status = lp.run()
+    cond = _MIP_STATUS.get(status, status)
+    if lp.h.getInfo().primal_solution_status == 2:  # a feasible point exists
+        lp.assign(duals=False, condition=cond)
+    return cond, lp.h
 
 
 _GENERIC_HINT = ("every load can be shed at VOLL, so the cause is a limit that shedding cannot "
@@ -165,6 +254,7 @@ class PersistentLP:
         import pandas as pd
 
         self.model = m
+        t0 = time.perf_counter()
         self.h = m.to_highspy()
         self.h.setOptionValue("output_flag", False)
         for key, val in highs_options(options or {}).items():
@@ -176,6 +266,11 @@ class PersistentLP:
         self.cost = np.asarray(M.c, dtype=float).copy()
         self.const = float(m.objective.expression.const.sum()) if hasattr(
             m.objective.expression, "const") else 0.0
+        #: size and set-up time, in the row format of :func:`record_stats`
+        self.stats = {"vars": int(self.h.getNumCol()), "cons": int(self.h.getNumRow()),
+                      "nonzeros": int(self.h.getNumNz()),
+                      "build_s": t0 - _CREATED.get(m, t0),
+                      "handoff_s": time.perf_counter() - t0, "solve_s": 0.0}
 
     def cols(self, name: str) -> np.ndarray:
         """Column positions of a variable's entries (in the variable's label order)."""
@@ -198,7 +293,9 @@ class PersistentLP:
 
     def run(self) -> str:
         """Solve; return HiGHS's model status as a lowercase string."""
+        t0 = time.perf_counter()
         self.h.run()
+        self.stats["solve_s"] += time.perf_counter() - t0  # getRunTime() is cumulative
         return self.h.modelStatusToString(self.h.getModelStatus()).lower()
 
     def values(self) -> np.ndarray:
@@ -210,12 +307,12 @@ class PersistentLP:
         x = self.values() if x is None else x
         return float(self.cost @ x) + self.const
 
-    def assign(self) -> None:
-        """Write primal values and duals back onto the linopy model by label."""
+    def assign(self, duals: bool = True, condition: str = "optimal") -> None:
+        """Write primal values (and duals) back onto the linopy model by label."""
         import xarray as xr
 
         m = self.model
-        m.status, m.termination_condition = "ok", "optimal"
+        m.status, m.termination_condition = "ok", condition
         m.objective._value = self.h.getInfo().objective_function_value
         sol = self.h.getSolution()
         x = np.full(int(self._vlabels.max()) + 1, np.nan)
@@ -223,6 +320,8 @@ class PersistentLP:
         for var in m.variables.data.values():
             lab = var.labels.values
             var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
+        if not duals:
+            return
         y = np.full(int(self._clabels.max()) + 1, np.nan)
         y[self._clabels.values] = sol.row_dual
         for con in m.constraints.data.values():

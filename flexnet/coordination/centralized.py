@@ -9,7 +9,7 @@ import linopy
 
 from flexnet import blocks as b
 from flexnet.results import extract, finalize
-from flexnet.solver import run_highs
+from flexnet.solver import new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -54,7 +54,7 @@ def build_centralized(system: System, formulation: str = "angle") -> linopy.Mode
     Feeder-only systems buy at the PCC at ``pcc_price``; TS-only systems are a DC-OPF
     with reserves.
     """
-    m = linopy.Model(force_dim_names=True)
+    m = new_model()
     costs = add_ds_side(m, system, reserve=system.has_ts)
     if system.has_ts:
         costs += add_ts_side(m, system, formulation=formulation)

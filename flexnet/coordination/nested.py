@@ -32,7 +32,7 @@ from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError
 from flexnet.results import extract, finalize
-from flexnet.solver import run_highs
+from flexnet.solver import highs_of, new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -95,7 +95,7 @@ def build_nested(system: System, scale: float = 1.0):
     if not (system.has_ts and system.has_ds):
         raise DataError(f"nested scheme needs a transmission system with DSOs; case "
                         f"{system.name!r} has {system.n('bus')} buses and {system.n('dso')} DSOs")
-    m = linopy.Model(force_dim_names=True)
+    m = new_model()
     ds_costs = add_ds_side(m, system, reserve=True)
     before = set(m.constraints)
     ts_costs = add_ts_side(m, system, formulation="ptdf")
@@ -136,7 +136,7 @@ def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
     run_highs(mc, scheme="nested/start", system=system)
     Mc = mc.matrices
     rc = np.zeros(int(np.asarray(Mc.vlabels).max()) + 1)
-    rc[np.asarray(Mc.vlabels)] = np.asarray(mc.solver_model.getSolution().col_dual)
+    rc[np.asarray(Mc.vlabels)] = np.asarray(highs_of(mc).getSolution().col_dual)
     values: dict[str, xr.DataArray] = {}
     for name in m.variables:
         if name in mc.variables:
@@ -234,7 +234,7 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
              "bigm_binding": len(binding), "bigm_scale": scale,
              "dso_payment": dso_payment,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
-             "mip_gap": float(m.solver_model.getInfo().mip_gap)}
+             "mip_gap": float(highs_of(m).getInfo().mip_gap)}
     system_cost = float(check["objective_single_level"]) + float(
         sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
     return finalize(res, system, scheme="nested", status=status, objective=system_cost,

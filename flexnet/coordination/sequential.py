@@ -20,7 +20,7 @@ import xarray as xr
 from flexnet.blocks.common import coords
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.results import extract, finalize
-from flexnet.solver import run_highs
+from flexnet.solver import new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def _ds_model(system: System, *, network: bool) -> tuple[linopy.Model, list]:
-    m = linopy.Model(force_dim_names=True)
+    m = new_model()
     return m, add_ds_side(m, system, reserve=False, network=network)
 
 
@@ -42,7 +42,7 @@ def solve_sequential(system: System, *, formulation: str = "angle",
     ds = system.ds
     extra: dict[str, float] = {}
     if not system.has_ds:  # nothing to coordinate: the TSO market alone
-        m = linopy.Model(force_dim_names=True)
+        m = new_model()
         objective(m, add_ts_side(m, system, formulation=formulation))
         status = run_highs(m, scheme="sequential", system=system, options=options)
         return finalize(extract(m, system), system, scheme="sequential", status=status,
@@ -56,7 +56,7 @@ def solve_sequential(system: System, *, formulation: str = "angle",
     forecast_cost = _value(c1)
     # 2. TSO market with the DSO forecast as fixed demand
     if system.has_ts:
-        m2 = linopy.Model(force_dim_names=True)
+        m2 = new_model()
         objective(m2, add_ts_side(m2, system, formulation=formulation, pcc=p0))
         status = run_highs(m2, scheme="sequential/tso", system=system, options=options)
         ts_res = extract(m2, system, pcc_fixed=p0)

@@ -40,7 +40,7 @@ from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError
 from flexnet.parallel import dask_client, fan_out
-from flexnet.solver import run_highs
+from flexnet.solver import new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -100,7 +100,7 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     system = System(system_ds, validate=False)
     ds = system.ds
     prof = scenario_profiles(ds, name)
-    m = linopy.Model(force_dim_names=True)
+    m = new_model()
     costs: list = []
     voll = float(ds.attrs["voll"])
     if system.has_ds:

@@ -1,0 +1,114 @@
+"""Size sweep per scheme: model size, build / hand-off / solve seconds and peak memory.
+
+Every solve a scheme makes is recorded with :func:`flexnet.solver.record_stats` (the
+hierarchical scheme reports its agents' totals in its attrs), so the table splits each
+run into linopy build, linopy ↔ HiGHS hand-off and HiGHS solve time.
+
+Usage::
+
+    python benchmarks/bench_sweep.py                      # every scheme, its default ladder
+    python benchmarks/bench_sweep.py --scheme hierarchical --max-feeders 500
+    python benchmarks/bench_sweep.py --smoke              # the toy size only (the test suite)
+
+Columns: ``vars``/``cons``/``nonzeros`` are the largest model the scheme solved (the sum
+over agents for hierarchical); ``build_s``, ``handoff_s`` and ``solve_s`` are summed over
+all its solves; ``overhead_pct`` = (build + hand-off) / solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from _common import OUT, PeakRSS, write
+
+import flexnet
+from flexnet.solver import record_stats
+from flexnet.uncertainty import solve_interval
+
+#: (TS buses, feeders × 33 nodes), from toy to the issue's target
+LADDER = [(30, 5), (100, 20), (300, 60), (600, 120), (1000, 250), (2000, 500)]
+#: the largest feeder count each scheme runs by default (measured to finish in minutes:
+#: centralized 600 × 120 took 143 s; nested is a MILP and stays on the toy size)
+LIMIT = {"centralized": 250, "sequential": 250, "hierarchical": 500, "interval": 120,
+         "nested": 5}
+OPTIONS = {"hierarchical": {"progress": False, "max_iter": 300},
+           "interval": {"parallel": False},
+           "nested": {"time_limit": 120}}
+
+
+def one(scheme: str, buses: int, feeders: int) -> dict:
+    """Run one scheme on one synthetic size and summarise its solves."""
+    s = flexnet.synthetic_system(buses, feeders, seed=0)
+    with PeakRSS() as mem, record_stats() as stats, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # max_iterations is in the table
+        t0 = time.perf_counter()
+        run = (lambda s, **o: solve_interval(s, **o)) if scheme == "interval" else (
+            lambda s, **o: flexnet.solve(s, scheme, **o))
+        r = run(s, **OPTIONS.get(scheme, {})).dataset
+        wall = time.perf_counter() - t0
+    a = r.attrs
+    if scheme.startswith("hierarchical"):
+        size = {"vars": a["admm_vars"], "cons": a["admm_cons"], "nonzeros": a["admm_nonzeros"]}
+        build, handoff, solve = (a["admm_build_s"] - a["admm_handoff_s"], a["admm_handoff_s"],
+                                 a["admm_solve_s"])
+        models = a["admm_subproblems"]
+    else:
+        df = pd.DataFrame(stats)
+        big = df.loc[df.vars.idxmax()]
+        size = {"vars": int(big.vars), "cons": int(big.cons), "nonzeros": int(big.nonzeros)}
+        build, handoff, solve = df.build_s.sum(), df.handoff_s.sum(), df.solve_s.sum()
+        models = len(df)
+    return {"scheme": scheme, "ts_buses": buses, "feeders": feeders, "nodes": s.n("node"),
+            "models": models, **size, "build_s": round(build, 2),
+            "handoff_s": round(handoff, 2), "solve_s": round(solve, 2),
+            "wall_s": round(wall, 1),
+            "overhead_pct": round(100 * (build + handoff) / max(solve, 1e-9), 1),
+            "peak_rss_mb": round(mem.peak, 0), "status": a["status"],
+            "total_cost": round(a["total_cost"], 1)}
+
+
+def main(schemes: list[str], max_feeders: int | None = None, smoke: bool = False,
+         name: str = "sweep") -> pd.DataFrame:
+    rows = []
+    for scheme in schemes:
+        cap = LADDER[0][1] if smoke else (max_feeders or LIMIT[scheme])
+        for buses, feeders in LADDER:
+            if feeders > cap:
+                break
+            rows.append(one(scheme, buses, feeders))
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    if smoke:
+        return df
+    write(df, name)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for scheme, g in df.groupby("scheme", sort=False):
+        ax[0].loglog(g.vars, g.solve_s, "o-", label=f"{scheme}: solve")
+        ax[0].loglog(g.vars, g.build_s + g.handoff_s, "x--", label=f"{scheme}: build + hand-off")
+        ax[1].loglog(g.vars, g.peak_rss_mb, "o-", label=scheme)
+    ax[0].set(xlabel="variables", ylabel="seconds", title="time against model size")
+    ax[1].set(xlabel="variables", ylabel="peak RSS (MB)", title="memory against model size")
+    for a in ax:
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / f"{name}.png", dpi=120)
+    return df
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scheme", action="append", choices=list(LIMIT),
+                   help="scheme(s) to sweep (default: all)")
+    p.add_argument("--max-feeders", type=int, help="stop the ladder above this many feeders")
+    p.add_argument("--smoke", action="store_true", help="the toy size only, no files")
+    p.add_argument("--name", default="sweep", help="output file stem in benchmarks/results")
+    args = p.parse_args()
+    main(args.scheme or list(LIMIT), args.max_feeders, args.smoke, args.name)
