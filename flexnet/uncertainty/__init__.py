@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flexnet.uncertainty.drcc import margins, solve_drcc, validate_out_of_sample
-from flexnet.uncertainty.interval import scenario_profiles, solve_interval, stage2
+from flexnet.uncertainty.interval import scenario_profiles, solve_interval, stage2, stage2_batch
 
-__all__ = ["margins", "scenario_profiles", "solve_drcc", "solve_interval", "stage2",
+__all__ = ["margins", "scenario_profiles", "solve_drcc", "solve_interval", "stage2", "stage2_batch",
            "validate_out_of_sample"]

@@ -22,7 +22,10 @@ uncovered amount each round, until every extreme is covered or ``max_rounds`` is
 what remains uncovered is reported with hour, DSO and MW.
 
 Stage-2 solves fan out with :func:`flexnet.parallel.fan_out` (dask.distributed by
-default); workers get the system dataset and the stage-1 plan and build their own models.
+default) in batches of one kind; workers get the system dataset and the stage-1 plan and
+build their own models — the ``forecast`` LP and the batch's extreme once per batch — and
+re-solve one of them warm for every scenario with only its bounds changed
+(:func:`stage2_batch`).
 """
 
 from __future__ import annotations
@@ -40,16 +43,18 @@ from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError
 from flexnet.parallel import dask_client, fan_out
-from flexnet.solver import new_model, run_highs
+from flexnet.solver import PersistentLP, new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["scenario_profiles", "solve_interval", "stage2"]
+__all__ = ["scenario_profiles", "solve_interval", "stage2", "stage2_batch"]
 
 log = logging.getLogger("flexnet")
 
+#: most scenarios re-solved on one model (a batch builds 2 models, then solves warm)
+BATCH = 12
 #: penalty on curtailing PV in stage 2 ($/MWh): BESS should act first
 PV_CURTAIL_PENALTY = 10.0
 
@@ -57,6 +62,9 @@ PV_CURTAIL_PENALTY = 10.0
 def scenario_profiles(ds: xr.Dataset, name: str) -> dict[str, xr.DataArray]:
     """Load, wind, node load and DER availability of a named extreme scenario."""
     kind, _, hour = name.partition("@")
+    if kind == "forecast" and not hour:
+        return {base: ds[base] for base in ("load_p", "node_p_load", "wind_p", "der_p")
+                if base in ds}
     if kind not in ("high", "low"):
         raise ValueError(f"unknown scenario {name!r}; use 'high', 'low', 'high@<h>', 'low@<h>'")
     up = kind == "high"
@@ -98,8 +106,103 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     from flexnet.grid.system import System
 
     system = System(system_ds, validate=False)
+    m = _build_stage2(system, plan, scenario_profiles(system.ds, name), formulation)
+    run_highs(m, scheme=f"interval/{name}", system=system)
+    return _outcome(m, system)
+
+
+def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
+                 formulation: str = "angle") -> list[xr.Dataset]:
+    """Solve several extremes on one model, warm-started, changing only bounds.
+
+    Scenario data (loads, PV, wind) enter the stage-2 LP only as column bounds and row
+    right-hand sides, each at its own hour. So the LP of ``high@h`` is the ``forecast``
+    LP with the bounds of hour h taken from the ``high`` LP: the batch builds the
+    ``forecast``, ``high`` and ``low`` models once (those it needs), checks that their
+    matrices and costs are identical, and re-solves one highspy model from the previous
+    basis with the mixed bounds. If the check fails, every scenario is built on its own.
+    """
+    from flexnet.grid.system import System
+
+    system = System(system_ds, validate=False)
+    if len(names) == 1:
+        return [stage2(names[0], system_ds, plan, formulation)]
+    kinds = {n.partition("@")[0] for n in names}
+    if any("@" in n for n in names):
+        kinds.add("forecast")
+    order = sorted(kinds)  # deterministic: the solved model is always the same one
+    models = {k: _build_stage2(system, plan, scenario_profiles(system.ds, k), formulation)
+              for k in order}
+    lps = {k: PersistentLP(m) for k, m in models.items()}
+    base = lps[order[0]]
+    bounds = {k: _lp_bounds(lp.h) for k, lp in lps.items()}
+    if not all(_same_structure(base.h, lp.h) for lp in lps.values()):
+        log.warning("interval: stage-2 models differ in structure; building each scenario")
+        return [stage2(n, system_ds, plan, formulation) for n in names]
+    col_h = _hour_of(models[order[0]].variables, base._vlabels, system)
+    row_h = _hour_of(models[order[0]].constraints, base._clabels, system)
+    for k in order:  # rows/columns without an hour must not depend on the scenario
+        for x, y, where in zip(bounds[k], bounds[order[0]], (col_h, col_h, row_h, row_h),
+                               strict=True):
+            if not np.array_equal(x[where < 0], y[where < 0]):
+                log.warning("interval: scenario data outside an hour; building each scenario")
+                return [stage2(n, system_ds, plan, formulation) for n in names]
+    out = []
+    for name in names:
+        kind, _, hour = name.partition("@")
+        if hour:
+            at_c, at_r = col_h == int(hour), row_h == int(hour)
+            f, e = bounds["forecast"], bounds[kind]
+            lb, ub = np.where(at_c, e[0], f[0]), np.where(at_c, e[1], f[1])
+            rl, ru = np.where(at_r, e[2], f[2]), np.where(at_r, e[3], f[3])
+        else:
+            lb, ub, rl, ru = bounds[kind]
+        h = base.h
+        cols, rows = np.arange(lb.size, dtype=np.int32), np.arange(rl.size, dtype=np.int32)
+        h.changeColsBounds(cols.size, cols, lb, ub)
+        h.changeRowsBounds(rows.size, rows, rl, ru)
+        status = base.run()
+        if status != "optimal":
+            raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
+                                  status=status, hint="stage 2 sheds and spills at VOLL, so "
+                                  "this points at fixed day-ahead decisions out of their limits")
+        base.assign()
+        out.append(_outcome(base.model, system))
+    return out
+
+
+def _lp_bounds(h: Any) -> tuple[np.ndarray, ...]:
+    lp = h.getLp()
+    return tuple(np.asarray(v, dtype=float).copy() for v in (
+        lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_))
+
+
+def _same_structure(a: Any, b: Any) -> bool:
+    la, lb = a.getLp(), b.getLp()
+    return (np.array_equal(la.col_cost_, lb.col_cost_)
+            and np.array_equal(la.a_matrix_.start_, lb.a_matrix_.start_)
+            and np.array_equal(la.a_matrix_.index_, lb.a_matrix_.index_)
+            and np.array_equal(la.a_matrix_.value_, lb.a_matrix_.value_))
+
+
+def _hour_of(items: Any, labels: Any, system: System) -> np.ndarray:
+    """Snapshot position of every column (or row) in solver order; −1 without a snapshot."""
+    hour = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    t = xr.DataArray(np.arange(system.n("snapshot")), coords={"snapshot": system.ds.snapshot})
+    for item in items.data.values():
+        lab = item.labels
+        if "snapshot" not in lab.dims:
+            continue
+        hours = t.broadcast_like(lab).transpose(*lab.dims).values
+        ok = lab.values >= 0
+        hour[lab.values[ok]] = hours[ok]
+    return hour[np.asarray(labels)]
+
+
+def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray],
+                  formulation: str) -> linopy.Model:
+    """The stage-2 LP of one scenario's profiles with day-ahead decisions fixed."""
     ds = system.ds
-    prof = scenario_profiles(ds, name)
     m = new_model()
     costs: list = []
     voll = float(ds.attrs["voll"])
@@ -145,8 +248,14 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
         costs.append(b.add_ts_shedding(m, system, demand=prof["load_p"]))
         b.add_ts_network(m, system, formulation, load=prof["load_p"])
     objective(m, costs)
-    run_highs(m, scheme=f"interval/{name}", system=system)
-    out = xr.Dataset(coords={"snapshot": ds.snapshot.values})
+    return m
+
+
+def _outcome(m: linopy.Model, system: System) -> xr.Dataset:
+    """Uncovered MW, voltages, BESS and TS shedding of a solved stage-2 model."""
+    ds = system.ds
+    out = xr.Dataset(coords={"snapshot": ds.snapshot.values},
+                     attrs={"objective": float(m.objective.value)})
     if system.has_ds:
         shed = m.variables["Node-shed"].solution + m.variables["Node-spill"].solution
         shed_dso = shed.groupby(ds.node_dso.rename("dso")).sum().reindex(dso=ds.dso.values)
@@ -269,15 +378,12 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
             break
         plan = new_plan
         names = ["high", "low"]
-        first = fan_out(stage2, names, shared={"system_ds": system.ds, "plan": plan.dataset,
-                                               "formulation": formulation},
-                        desc="interval extremes", **kw)
+        shared = {"system_ds": system.ds, "plan": plan.dataset, "formulation": formulation}
+        first = _batches(names, shared, "interval extremes", kw)
         hours = sorted({int(h) for r in first for h in
                         np.flatnonzero((r["uncovered"].sum("dso") > tol).values)})
         extra = [f"{k}@{h}" for h in hours for k in ("high", "low")]
-        more = fan_out(stage2, extra, shared={"system_ds": system.ds, "plan": plan.dataset,
-                                              "formulation": formulation},
-                       desc="per-hour extremes", **kw) if extra else []
+        more = _batches(extra, shared, "per-hour extremes", kw) if extra else []
         results = dict(zip(names + extra, first + more, strict=True))
         unc = xr.concat([r["uncovered"] for r in results.values()], "scenario")
         if float(unc.max()) <= tol:
@@ -297,6 +403,23 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
                  rounds, float(unc.max("scenario").sum()))
         hook = _headroom_hook(system, need_up, need_down)
     return plan, results, rounds, stop
+
+
+def _batches(names: list[str], shared: dict, desc: str, kw: dict) -> list[xr.Dataset]:
+    """Scenarios in batches through :func:`fan_out`; results in the order of ``names``.
+
+    Batches hold one kind (``high@*`` or ``low@*``) and at most :data:`BATCH` scenarios,
+    whatever the number of workers, so serial and dask runs re-solve the same models in
+    the same order and give identical numbers even where an LP optimum is not unique.
+    """
+    chunks: list[list[str]] = []
+    for kind in dict.fromkeys(n.partition("@")[0] for n in names):
+        same = [n for n in names if n.partition("@")[0] == kind]
+        chunks += [same[i:i + BATCH] for i in range(0, len(same), BATCH)]
+    out = dict(zip([n for c in chunks for n in c],
+                   [r for batch in fan_out(stage2_batch, chunks, shared=shared, desc=desc, **kw)
+                    for r in batch], strict=True))
+    return [out[n] for n in names]
 
 
 def _assemble(plan: Result, results: dict[str, xr.Dataset], rounds: int, tol: float,
