@@ -8,7 +8,8 @@ Usage::
 
     python benchmarks/bench_sweep.py                      # every scheme, its default ladder
     python benchmarks/bench_sweep.py --scheme hierarchical --max-feeders 500
-    python benchmarks/bench_sweep.py --smoke              # the toy size only (the test suite)
+    python benchmarks/bench_sweep.py --smoke              # toy size, 6 h (the test suite)
+    python benchmarks/bench_sweep.py --scheme centralized --formulation ptdf --name ptdf
 
 Columns: ``vars``/``cons``/``nonzeros`` are the largest model the scheme solved (the sum
 over agents for hierarchical); ``build_s``, ``handoff_s`` and ``solve_s`` are summed over
@@ -43,15 +44,15 @@ OPTIONS = {"hierarchical": {"progress": False, "max_iter": 300},
            "nested": {"time_limit": 120}}
 
 
-def one(scheme: str, buses: int, feeders: int) -> dict:
+def one(scheme: str, buses: int, feeders: int, snapshots: int = 24, **extra) -> dict:
     """Run one scheme on one synthetic size and summarise its solves."""
-    s = flexnet.synthetic_system(buses, feeders, seed=0)
+    s = flexnet.synthetic_system(buses, feeders, snapshots=snapshots, seed=0)
     with PeakRSS() as mem, record_stats() as stats, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # max_iterations is in the table
         t0 = time.perf_counter()
         run = (lambda s, **o: solve_interval(s, **o)) if scheme == "interval" else (
             lambda s, **o: flexnet.solve(s, scheme, **o))
-        r = run(s, **OPTIONS.get(scheme, {})).dataset
+        r = run(s, **(OPTIONS.get(scheme, {}) | extra)).dataset
         wall = time.perf_counter() - t0
     a = r.attrs
     if scheme.startswith("hierarchical"):
@@ -65,7 +66,8 @@ def one(scheme: str, buses: int, feeders: int) -> dict:
         size = {"vars": int(big.vars), "cons": int(big.cons), "nonzeros": int(big.nonzeros)}
         build, handoff, solve = df.build_s.sum(), df.handoff_s.sum(), df.solve_s.sum()
         models = len(df)
-    return {"scheme": scheme, "ts_buses": buses, "feeders": feeders, "nodes": s.n("node"),
+    return {"scheme": scheme, "formulation": a.get("formulation", "-"), "ts_buses": buses,
+            "feeders": feeders, "nodes": s.n("node"), "hours": snapshots,
             "models": models, **size, "build_s": round(build, 2),
             "handoff_s": round(handoff, 2), "solve_s": round(solve, 2),
             "wall_s": round(wall, 1),
@@ -75,14 +77,15 @@ def one(scheme: str, buses: int, feeders: int) -> dict:
 
 
 def main(schemes: list[str], max_feeders: int | None = None, smoke: bool = False,
-         name: str = "sweep") -> pd.DataFrame:
+         name: str = "sweep", **extra) -> pd.DataFrame:
     rows = []
     for scheme in schemes:
         cap = LADDER[0][1] if smoke else (max_feeders or LIMIT[scheme])
         for buses, feeders in LADDER:
             if feeders > cap:
                 break
-            rows.append(one(scheme, buses, feeders))
+            # the smoke test (tests/test_benchmarks.py) runs 6 hours to stay in seconds
+            rows.append(one(scheme, buses, feeders, snapshots=6 if smoke else 24, **extra))
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     if smoke:
@@ -110,5 +113,8 @@ if __name__ == "__main__":
     p.add_argument("--max-feeders", type=int, help="stop the ladder above this many feeders")
     p.add_argument("--smoke", action="store_true", help="the toy size only, no files")
     p.add_argument("--name", default="sweep", help="output file stem in benchmarks/results")
+    p.add_argument("--formulation", choices=["angle", "ptdf"],
+                   help="TS network formulation (default: each scheme's own)")
     args = p.parse_args()
-    main(args.scheme or list(LIMIT), args.max_feeders, args.smoke, args.name)
+    extra = {"formulation": args.formulation} if args.formulation else {}
+    main(args.scheme or list(LIMIT), args.max_feeders, args.smoke, args.name, **extra)

