@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench docs clean
+.PHONY: run test lint bench bench-large docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_centralized.py
 	$(BIN)/python benchmarks/bench_clustering.py
 	$(BIN)/python benchmarks/bench_admm.py
+	$(BIN)/python benchmarks/bench_interval.py
+	$(BIN)/python benchmarks/bench_sweep.py
+
+# the issue-7 target (2,000 TS buses x 500 feeders), synthetic and on ACTIVSg2000
+bench-large: $(STAMP)
+	$(BIN)/python benchmarks/bench_large.py --workers 2
+	$(BIN)/python benchmarks/bench_large.py --workers 2 --ts activsg2000
 
 docs: $(STAMP)
 	$(BIN)/python -c "from flexnet.grid.schema import schema_markdown as f; open('docs/schema.md', 'w').write(f())"

@@ -55,6 +55,8 @@ __all__ = ["EXCHANGE", "Subproblem", "solve_hierarchical", "solve_hierarchical_v
 
 log = logging.getLogger("flexnet")
 
+#: most feeders in one DSO subproblem by default (see ``_groups``)
+GROUP_FEEDERS = 12
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
 EXCHANGE = ("Pcc-p", "Pcc-r-up", "Pcc-r-down")
 #: added with VPP classification: TVPP reserve offered straight to the TSO
@@ -211,7 +213,9 @@ class Subproblem:
 
 def _groups(system: System, groups: int | None) -> list[list[str]]:
     dsos = list(system.ds.dso.values)
-    n = min(len(dsos), groups or min(len(dsos), 8))
+    # warm re-solves grow faster than linearly with an agent's size: 500 feeders in 8
+    # groups took ≈ 60 s per ADMM iteration, so groups hold at most GROUP_FEEDERS feeders
+    n = min(len(dsos), groups or max(min(len(dsos), 8), -(-len(dsos) // GROUP_FEEDERS)))
     return [list(g) for g in np.array_split(np.array(dsos, dtype=object), n) if len(g)]
 
 
@@ -243,8 +247,9 @@ def solve_hierarchical(
         Boyd et al. stopping tolerances (MW and relative).
     groups : int, optional
         DSO subproblems: the DSOs are split into this many groups, one LP each
-        (default: one per DSO, at most 8). The split does not depend on ``parallel``, so
-        serial and dask runs solve the same subproblems.
+        (default: one per DSO up to 8 DSOs, then groups of at most 12 feeders). The
+        split does not depend on ``parallel``, so serial and dask runs solve the same
+        subproblems.
     vpp : bool or DataFrame
         ``True`` classifies the distributed resources with :func:`flexnet.vpp.classify`
         (or pass its table): TVPP members' reserve is offered straight to the TSO
