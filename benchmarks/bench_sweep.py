@@ -19,8 +19,10 @@ all its solves; ``overhead_pct`` = (build + hand-off) / solve.
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
 
@@ -46,7 +48,8 @@ OPTIONS = {"hierarchical": {"progress": False, "max_iter": 300},
            "nested": {"time_limit": 120}}
 
 
-def one(scheme: str, buses: int, feeders: int, snapshots: int = 24, **extra) -> dict:
+def one(scheme: str, buses: int, feeders: int, snapshots: int = 24,
+        options: dict | None = None) -> dict:
     """Run one scheme on one synthetic size and summarise its solves."""
     s = flexnet.synthetic_system(buses, feeders, snapshots=snapshots, seed=0)
     with PeakRSS() as mem, record_stats() as stats, warnings.catch_warnings():
@@ -54,7 +57,7 @@ def one(scheme: str, buses: int, feeders: int, snapshots: int = 24, **extra) -> 
         t0 = time.perf_counter()
         run = (lambda s, **o: solve_interval(s, **o)) if scheme == "interval" else (
             lambda s, **o: flexnet.solve(s, scheme, **o))
-        r = run(s, **(OPTIONS.get(scheme, {}) | extra)).dataset
+        r = run(s, **(options or {})).dataset
         wall = time.perf_counter() - t0
     a = r.attrs
     if scheme.startswith("hierarchical"):
@@ -87,7 +90,10 @@ def main(schemes: list[str], max_feeders: int | None = None, smoke: bool = False
             if feeders > cap:
                 break
             # the smoke test (tests/test_benchmarks.py) runs 6 hours to stay in seconds
-            rows.append(one(scheme, buses, feeders, snapshots=6 if smoke else 24, **extra))
+            # a fresh process per run, so peak memory is that run's own
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+                rows.append(ex.submit(one, scheme, buses, feeders, 6 if smoke else 24,
+                                      OPTIONS.get(scheme, {}) | extra).result())
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     if smoke:

@@ -155,7 +155,11 @@ def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, 
     time-limited solves HiGHS returns them shorter than the row count and linopy fails
     deep inside with an IndexError (seen on a 30-bus × 5-feeder nested MILP).
     """
-    lp = PersistentLP(m, opts)
+    token = _STATS.set(None)  # run_highs records this solve itself
+    try:
+        lp = PersistentLP(m, opts)
+    finally:
+        _STATS.reset(token)
     if opts.get("log_file"):
         lp.h.setOptionValue("log_file", str(opts["log_file"]))
     if start:
@@ -250,7 +254,8 @@ class PersistentLP:
         Solver options as for :func:`highs_options` (``time_limit``, ``threads``, ...).
     """
 
-    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
+                 name: str = "persistent") -> None:
         import pandas as pd
 
         self.model = m
@@ -271,6 +276,10 @@ class PersistentLP:
                       "nonzeros": int(self.h.getNumNz()),
                       "build_s": t0 - _CREATED.get(m, t0),
                       "handoff_s": time.perf_counter() - t0, "solve_s": 0.0}
+        rows = _STATS.get()
+        if rows is not None:  # the same dict: solve_s keeps growing with every run
+            self.stats.update(model=name, status="built")
+            rows.append(self.stats)
 
     def cols(self, name: str) -> np.ndarray:
         """Column positions of a variable's entries (in the variable's label order)."""
@@ -296,7 +305,10 @@ class PersistentLP:
         t0 = time.perf_counter()
         self.h.run()
         self.stats["solve_s"] += time.perf_counter() - t0  # getRunTime() is cumulative
-        return self.h.modelStatusToString(self.h.getModelStatus()).lower()
+        status = self.h.modelStatusToString(self.h.getModelStatus()).lower()
+        if "status" in self.stats:
+            self.stats["status"] = status
+        return status
 
     def values(self) -> np.ndarray:
         """Primal values of all columns."""

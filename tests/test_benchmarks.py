@@ -18,9 +18,11 @@ def test_sweep_smoke(scheme, monkeypatch):
     monkeypatch.setitem(bench_sweep.OPTIONS, "nested", {"time_limit": 20})
     df = bench_sweep.main([scheme], smoke=True)
     row = df.iloc[0]
-    assert row.ts_buses == bench_sweep.LADDER[0][0] and row.hours == 6
-    assert row.vars > 1000 and row.cons > 1000 and row.nonzeros > row.vars
-    assert row.build_s > 0 and row.handoff_s > 0 and row.solve_s > 0
+    assert row.ts_buses == bench_sweep.LADDER[0][0]
+    assert row.hours == 6
+    assert min(row.vars, row.cons) > 1000
+    assert row.nonzeros > row.vars
+    assert min(row.build_s, row.handoff_s, row.solve_s) > 0
     assert row.peak_rss_mb > 50
     assert row.status in ("optimal", "time_limit")
     assert row.total_cost > 0

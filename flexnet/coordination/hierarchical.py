@@ -167,7 +167,7 @@ class Subproblem:
         if self._lp is None:
             m = build_tso(self.system, self.formulation, self.names) if self.role == "tso" \
                 else build_dso(self.system, self.tvpp)
-            lp = PersistentLP(m, self.options)
+            lp = PersistentLP(m, self.options, name=f"hierarchical/{self.role}")
             self._x = np.stack([lp.cols(n) for n in self.names])        # (exchange, t·d)
             self._dev_rows = np.stack([lp.rows(f"Admm-target-{n}") for n in self.names])
             segs = [f"Admm-{side}-{n}" for n in self.names for side in ("up", "down")]

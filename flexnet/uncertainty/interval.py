@@ -133,7 +133,7 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
     order = sorted(kinds)  # deterministic: the solved model is always the same one
     models = {k: _build_stage2(system, plan, scenario_profiles(system.ds, k), formulation)
               for k in order}
-    lps = {k: PersistentLP(m) for k, m in models.items()}
+    lps = {k: PersistentLP(m, name=f"interval/{k}") for k, m in models.items()}
     base = lps[order[0]]
     bounds = {k: _lp_bounds(lp.h) for k, lp in lps.items()}
     if not all(_same_structure(base.h, lp.h) for lp in lps.values()):
