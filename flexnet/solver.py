@@ -7,7 +7,7 @@ import contextvars
 import logging
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -319,8 +319,13 @@ class PersistentLP:
         x = self.values() if x is None else x
         return float(self.cost @ x) + self.const
 
-    def assign(self, duals: bool = True, condition: str = "optimal") -> None:
-        """Write primal values (and duals) back onto the linopy model by label."""
+    def assign(self, duals: bool = True, condition: str = "optimal",
+               variables: Sequence[str] | None = None) -> None:
+        """Write primal values (and duals) back onto the linopy model by label.
+
+        ``variables`` limits the write-back to those variables (and skips duals): writing
+        every variable back costs more than a warm re-solve on mid-size models.
+        """
         import xarray as xr
 
         m = self.model
@@ -329,10 +334,12 @@ class PersistentLP:
         sol = self.h.getSolution()
         x = np.full(int(self._vlabels.max()) + 1, np.nan)
         x[self._vlabels.values] = sol.col_value
-        for var in m.variables.data.values():
+        chosen = m.variables.data.values() if variables is None else [
+            m.variables[v] for v in variables if v in m.variables]
+        for var in chosen:
             lab = var.labels.values
             var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
-        if not duals:
+        if not duals or variables is not None:
             return
         y = np.full(int(self._clabels.max()) + 1, np.nan)
         y[self._clabels.values] = sol.row_dual

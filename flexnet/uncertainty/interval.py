@@ -166,7 +166,7 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
                                   status=status, hint="stage 2 sheds and spills at VOLL, so "
                                   "this points at fixed day-ahead decisions out of their limits")
-        base.assign()
+        base.assign(variables=_OUTCOME_VARS)
         out.append(_outcome(base.model, system))
     return out
 
@@ -249,6 +249,12 @@ def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray
         b.add_ts_network(m, system, formulation, load=prof["load_p"])
     objective(m, costs)
     return m
+
+
+#: the variables :func:`_outcome` reads
+_OUTCOME_VARS = ("Node-shed", "Node-spill", "Pcc-uncovered-up", "Pcc-uncovered-down", "Node-v",
+                 "Storage-p-charge", "Storage-p-discharge", "Storage-soc", "Load-shed",
+                 "Bus-spill")
 
 
 def _outcome(m: linopy.Model, system: System) -> xr.Dataset:
