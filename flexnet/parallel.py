@@ -129,9 +129,8 @@ def _call(obj: Any, method: str, args: tuple) -> Any:
 class _Holder:
     """A dask actor holding the agents placed on its worker; it runs their calls in turn.
 
-    One holder per worker, not one actor per agent: actors each get their own thread, and
-    several HiGHS solves running at once in one worker process took 2.3× longer each
-    (measured on 100-feeder ADMM rounds), which made 2 workers slower than 1.
+    One holder per worker, not one actor per agent: actors each get their own thread, so
+    a worker's agents would otherwise solve at once on one core and compete for it.
     """
 
     def __init__(self, agents: dict[int, Any]) -> None:
