@@ -213,8 +213,8 @@ class Subproblem:
 
 def _groups(system: System, groups: int | None) -> list[list[str]]:
     dsos = list(system.ds.dso.values)
-    # warm re-solves grow faster than linearly with an agent's size: 500 feeders in 8
-    # groups took ≈ 60 s per ADMM iteration, so groups hold at most GROUP_FEEDERS feeders
+    # small agents keep each warm re-solve short and give dask units to balance: at 500
+    # feeders, 8 groups would hold 63 feeders each
     n = min(len(dsos), groups or max(min(len(dsos), 8), -(-len(dsos) // GROUP_FEEDERS)))
     return [list(g) for g in np.array_split(np.array(dsos, dtype=object), n) if len(g)]
 
