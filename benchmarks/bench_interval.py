@@ -50,10 +50,11 @@ def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
                    for a, b in zip(serial, par, strict=True))
         rows.append({"mode": f"batched, dask (same as serial: {same})", "workers": w,
                      "startup_s": round(t1 - t0, 1), "wall_s": round(t2 - t1, 1)})
+        print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     df["scenarios"] = len(names)
     df["per_scenario_s"] = (df.wall_s / len(names)).round(2)
-    one = df.wall_s[df.mode.str.startswith("batched, dask") & (df.workers == 1)].iloc[0]
+    one = df.wall_s[df["mode"].str.startswith("batched, dask") & (df.workers == 1)].iloc[0]
     df["speedup_vs_1_worker"] = (one / df.wall_s).round(2)
     df["system"] = f"{buses} buses x {feeders} feeders"
     write(df, "interval_parallel")
