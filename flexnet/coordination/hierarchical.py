@@ -179,8 +179,7 @@ class Subproblem:
     def build(self) -> dict[str, float]:
         """Build the model now (where the agent lives); returns its size and set-up times."""
         t = time.perf_counter()
-        stats = dict(self.lp.stats)
-        return stats | {"seconds": time.perf_counter() - t}
+        return self.stats() | {"seconds": time.perf_counter() - t}
 
     def stats(self) -> dict[str, float]:
         """Size, set-up times and the sum of solve seconds so far (:func:`record_stats` row)."""
