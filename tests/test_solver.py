@@ -1,0 +1,96 @@
+"""flexnet.solver: persistent re-solves and the split-by-snapshot LP against whole solves."""
+
+from __future__ import annotations
+
+import functools
+
+import linopy
+import numpy as np
+import pytest
+from conftest import case
+
+import flexnet
+from flexnet.coordination.hierarchical import build_tso
+from flexnet.solver import PersistentLP, SnapshotSplitLP
+
+
+@functools.cache
+def _synthetic() -> flexnet.System:
+    """A small system whose TSO market has binding ramps (ramp rates cut to 30 %)."""
+    ds = flexnet.synthetic_system(30, 5, nodes_per_feeder=8, snapshots=6, seed=3).ds.copy()
+    ds["gen_ramp"] = 0.3 * ds.gen_ramp
+    return flexnet.System(ds)
+
+
+def _pair(system: flexnet.System) -> tuple[SnapshotSplitLP, PersistentLP]:
+    return SnapshotSplitLP(build_tso(system)), PersistentLP(build_tso(system))
+
+
+def _lmp(lp: PersistentLP) -> np.ndarray:
+    lp.assign()
+    return lp.model.constraints["Bus-balance"].dual.values
+
+
+def test_split_equals_whole_when_no_ramp_binds():
+    split, whole = _pair(case(flexnet.DEFAULT_CASE))
+    assert split.stats["blocks"] == 24
+    assert split.run() == whole.run() == "optimal"
+    assert (split.split_runs, split.whole_runs) == (1, 0)
+    assert split.base_objective() == pytest.approx(whole.base_objective(), rel=1e-9)
+    # the block duals (zero on the ramp rows) are the whole LP's LMPs
+    np.testing.assert_allclose(_lmp(split), _lmp(whole), rtol=1e-7, atol=1e-6)
+    gen = split.model.variables["Gen-p"].solution
+    assert np.isfinite(gen.values).all()
+
+
+def test_split_falls_back_to_the_whole_lp_when_a_ramp_binds():
+    split, whole = _pair(_synthetic())
+    assert split.run() == whole.run() == "optimal"
+    assert (split.split_runs, split.whole_runs) == (0, 1)
+    assert split.base_objective() == pytest.approx(whole.base_objective(), rel=1e-9)
+    # and the solution honours the ramps the blocks had violated
+    p = split.values()[split.cols("Gen-p")].reshape(6, -1)
+    ramp = _synthetic().ds.gen_ramp.values
+    assert (np.abs(np.diff(p, axis=0)) <= ramp + 1e-6).all()
+
+
+@pytest.mark.parametrize("system", [case(flexnet.DEFAULT_CASE), _synthetic()],
+                         ids=["no-ramp-binds", "ramps-bind"])
+def test_split_follows_cost_and_rhs_changes(system):
+    split, whole = _pair(system)
+    rng = np.random.default_rng(7)
+    cols, rows = split.cols("Pcc-p"), split.rows("Admm-target-Pcc-p")
+    smax = np.repeat(system.ds.dso_s_max.values[None], system.n("snapshot"), 0).ravel()
+    for _ in range(3):
+        price = split.cost[cols] + rng.normal(0, 20, cols.size)
+        target = rng.uniform(-0.3, 0.3, rows.size) * smax
+        for lp in (split, whole):
+            lp.set_cost(cols, price)
+            lp.set_rhs(rows, target)
+            assert lp.run() == "optimal"
+        cur = split.cost.copy()
+        cur[cols] = price
+        x_s, x_w = split.values(), whole.values()
+        assert cur @ x_s == pytest.approx(cur @ x_w, rel=1e-9)
+        # the changed rows hold in the split solution: x − Σ up + Σ down = target
+        up = x_s[split.cols("Admm-up-Pcc-p")].reshape(rows.size, -1).sum(1)
+        down = x_s[split.cols("Admm-down-Pcc-p")].reshape(rows.size, -1).sum(1)
+        np.testing.assert_allclose(x_s[cols] - up + down, target, atol=1e-6)
+
+
+def test_split_reports_an_infeasible_block():
+    split, whole = _pair(case(flexnet.DEFAULT_CASE))
+    row = split.rows("Bus-balance")[:1]
+    for lp in (split, whole):
+        lp.set_rhs(row, np.array([1e7]))
+    assert split.run() == whole.run() == "infeasible"
+
+
+def test_split_needs_a_snapshot_dim_on_every_variable():
+    m = linopy.Model()
+    x = m.add_variables(lower=0, coords=[range(3)], dims=["snapshot"], name="x")
+    cap = m.add_variables(lower=0, name="cap")
+    m.add_constraints(x <= cap, name="cap-limit")
+    m.add_objective(x.sum() * -1 + 5 * cap)
+    with pytest.raises(ValueError, match="'cap' has no 'snapshot' dim"):
+        SnapshotSplitLP(m)
