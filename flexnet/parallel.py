@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 __all__ = ["ModelPool", "dask_client", "fan_out"]
@@ -139,6 +140,10 @@ class _Holder:
     def add(self, agents: dict[int, Any]) -> None:
         self.agents.update(agents)
 
+    def drop(self, idx: list[int]) -> None:
+        for i in idx:
+            del self.agents[i]
+
     def call(self, method: str, args: dict[int, tuple]) -> dict[int, Any]:
         return {i: _call(self.agents[i], method, a) for i, a in args.items()}
 
@@ -214,6 +219,48 @@ class ModelPool:
                 replay = {i: self._last[i] for i in moved if i in self._last}
                 if replay:
                     self._holders[w].call(self._replay, replay).result()
+
+    def rebalance(self, cost: Sequence[float], min_gain: float = 0.15) -> int:
+        """Re-place the agents so that the workers' summed ``cost`` is even.
+
+        Greedy longest-processing-time placement, heaviest agent first, each to the least
+        loaded worker (its current one on ties). Applied only when it shortens the
+        slowest worker's load by at least ``min_gain`` (a fraction). Moved agents are
+        rebuilt on their new worker from the original objects, and their last ``replay``
+        call is replayed, as after a worker loss. Call it after that first call, while a
+        rebuilt agent's history (build, that call) is the same as the original's, so the
+        results do not change. Returns the number of agents moved.
+        """
+        if not self.parallel or len(self._holders) < 2:
+            return 0
+        cost = np.asarray(cost, dtype=float)
+        addrs = sorted(self._holders)
+        before = {w: float(cost[[i for i, x in enumerate(self._where) if x == w]].sum())
+                  for w in addrs}
+        load = dict.fromkeys(addrs, 0.0)
+        where = list(self._where)
+        for i in np.argsort(-cost, kind="stable"):
+            w = min(addrs, key=lambda a: (load[a], a != self._where[i]))
+            where[i] = w
+            load[w] += cost[i]
+        if max(load.values()) > (1 - min_gain) * max(before.values()):
+            return 0
+        moved = [i for i in range(len(where)) if where[i] != self._where[i]]
+        for w in addrs:
+            out = [i for i in moved if self._where[i] == w]
+            if out:
+                self._holders[w].drop(out).result()
+        self._where = where
+        for w in addrs:
+            into = [i for i in moved if where[i] == w]
+            if into:
+                self._place(into, w)
+                replay = {i: self._last[i] for i in into if i in self._last}
+                if replay:
+                    self._holders[w].call(self._replay, replay).result()
+        log.info("ModelPool: moved %d agent(s); slowest worker's load %.3g -> %.3g",
+                 len(moved), max(before.values()), max(load.values()))
+        return len(moved)
 
     def call(self, method: str, args: Sequence[tuple] | None = None) -> list[Any]:
         """Call ``method(*args[i])`` on agent i, for all agents; results in agent order."""

@@ -68,3 +68,30 @@ def test_model_pool_survives_worker_loss():
         killer.join()
         assert pids[0] not in pool._client.run(os.getpid).values()
     assert got == expected
+
+
+def test_model_pool_rebalance_moves_agents_and_keeps_their_state():
+    """After the first call, agents move off the loaded worker; later calls are unchanged."""
+    from flexnet.parallel import ModelPool
+
+    class Agent:  # its answer depends on its history: replay must restore it
+        def __init__(self, k):
+            self.k, self.calls, self.total = k, 0, 0.0
+
+        def step(self, x):
+            self.calls += 1
+            self.total += x * self.k
+            return os.getpid(), self.calls, self.total
+
+    agents = [Agent(k) for k in range(4)]
+    serial = [Agent(k) for k in range(4)]
+    with ModelPool(agents, parallel=True, workers=2) as pool:
+        first = pool.call("step", [(1.0,)] * 4)
+        # round robin put agents 0 and 2 on one worker: loads 14 vs 5 → agent 2 moves
+        assert pool.rebalance([10.0, 4.0, 4.0, 1.0]) == 1
+        assert pool.rebalance([10.0, 4.0, 4.0, 1.0]) == 0  # balanced now
+        second = pool.call("step", [(2.0,)] * 4)
+    assert second[2][0] == first[1][0] != first[2][0]  # agent 2 now lives with agent 1
+    want = [[a.step(x) for a in serial] for x in (1.0, 2.0)]
+    assert [g[1:] for g in first] == [w[1:] for w in want[0]]
+    assert [g[1:] for g in second] == [w[1:] for w in want[1]]

@@ -367,6 +367,8 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         t_it = time.perf_counter()
         args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
         out = pool.call("step", args)
+        if it == 0:  # even out the workers' loads by the measured solve times (exact: see rebalance)
+            pool.rebalance([o["seconds"] for o in out])
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
         if bad:
             who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
