@@ -72,6 +72,8 @@ DERIVED: dict[str, tuple[str, str]] = {
     "drp_reward": ("$/MWh", "DRP reward ρ_t"),
     "pcc_schedule": ("MW", "sequential scheme: PCC schedule the DSO gave the TSO"),
     "pcc_price": ("$/MWh", "hierarchical: PCC energy price the DSO pays (ADMM multiplier)"),
+    "pcc_lmp_low": ("$/MWh", "nested: lowest LMP at the PCC bus over the TSO's optimal duals"),
+    "pcc_lmp_high": ("$/MWh", "nested: highest LMP at the PCC bus over the TSO's optimal duals"),
     "pcc_flex_price_up": ("$/MW/h", "hierarchical: price paid for DSO up flexibility at the PCC"),
     "pcc_flex_price_down": ("$/MW/h", "hierarchical: price paid for DSO down flexibility at the PCC"),
     "tvpp_flex_up": ("MW", "hierarchical + VPP: TVPP up flexibility sold to the TSO per DSO"),

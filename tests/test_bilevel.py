@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from flexnet.bilevel import add_kkt, bilinear_value, binding_bigms, declare_lower_level, verify
+from flexnet.bilevel import (
+    add_kkt,
+    bilinear_value,
+    binding_bigms,
+    declare_lower_level,
+    marginal_values,
+    verify,
+)
 from flexnet.errors import DataError
 
 
@@ -125,3 +132,28 @@ def test_binding_bigm_is_reported():
     status, _ = m.solve(solver_name="highs", io_api="direct", output_flag=False)
     # with M_D = 10 < 50 the KKT system is either infeasible or reports a binding bound
     assert status != "ok" or not binding_bigms(ll).empty
+
+
+def test_marginal_values_bracket_the_price_at_a_kink():
+    """Merit order: 5 MW at 10 $/MWh, then 10 MW at 30 $/MWh. At a demand of exactly 5 MW
+    the price is not unique: any value in [10, 30] is an optimal dual of the balance."""
+    m = linopy.Model()
+    hours = pd.RangeIndex(3, name="hour")
+    d = m.add_variables(lower=0, upper=20, coords=[hours], name="d")
+    g1 = m.add_variables(lower=-50, upper=50, coords=[hours], name="g1")  # loose: Big-M data
+    g2 = m.add_variables(lower=-50, upper=50, coords=[hours], name="g2")
+    m.add_constraints(d == xr.DataArray([2.0, 5.0, 8.0], coords=[hours]), name="demand")
+    names = {"bal": g1 + g2 == d, "g1-max": g1 <= 5, "g2-max": g2 <= 10, "g1-min": g1 >= 0,
+             "g2-min": g2 >= 0}
+    for name, con in names.items():
+        m.add_constraints(con, name=name)
+    ll = declare_lower_level(m, list(names), ["g1", "g2"], (10 * g1 + 30 * g2).sum())
+    add_kkt(ll, default_dual_bound=100.0)
+    m.add_objective(0 * d.sum())
+    m.solve(solver_name="highs", io_api="direct", output_flag=False)
+    low, high = marginal_values(ll, "d")
+    np.testing.assert_allclose(low.values, [10, 10, 30], atol=1e-6)
+    np.testing.assert_allclose(high.values, [10, 30, 30], atol=1e-6)
+    assert low.dims == ("hour",)
+    price = ll.duals["bal"].solution.values  # the single level's price, one optimal dual
+    assert ((price >= low.values - 1e-6) & (price <= high.values + 1e-6)).all()

@@ -20,7 +20,8 @@ def test_lower_level_verified(nested_small):
     assert a["verify_passed"] == 1
     assert a["verify_objective_gap"] <= 1e-6        # TSO cost = TSO LP re-solved alone
     assert a["verify_dual_objective_gap"] <= 1e-6   # the KKT prices are optimal TSO duals
-    assert a["verify_lmp_gap_pcc"] <= 1e-6          # LMPs at the PCC buses agree
+    assert a["verify_lmp_gap_pcc"] <= 1e-6          # LMPs at the PCC buses agree where unique
+    assert a["verify_lmp_outside_pcc"] <= 1e-6      # and lie in the TSO's optimal-dual range
     assert a["bigm_binding"] == 0
     assert a["binaries"] > 0
 
@@ -28,6 +29,10 @@ def test_lower_level_verified(nested_small):
 def test_prices_and_residuals(nested_small):
     ds = nested_small.dataset
     assert {"bus_lmp", "flex_price_up", "flex_price_down", "pcc_p", "node_v"} <= set(ds)
+    # the TSO's LMP range at each PCC bus holds the single level's LMP
+    lmp = ds.bus_lmp.sel(bus=subcase(("DSO1",), 6).ds.dso_bus).drop_vars("bus")
+    assert ds.pcc_lmp_low.dims == ("snapshot", "dso")
+    assert ((ds.pcc_lmp_low - 1e-6 <= lmp) & (lmp <= ds.pcc_lmp_high + 1e-6)).all()
     assert float(ds.flex_price_up.min()) >= -1e-9
     res = residuals(nested_small)
     assert max(res.values()) < 1e-6, res

@@ -8,8 +8,9 @@ from flexnet.bilevel.engine import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    marginal_values,
     verify,
 )
 
 __all__ = ["LowerLevel", "add_kkt", "bilinear_value", "binding_bigms", "declare_lower_level",
-           "verify"]
+           "marginal_values", "verify"]

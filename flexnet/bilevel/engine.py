@@ -17,7 +17,7 @@ Sign convention (as linopy's ``dualization.py``): μ_i = ∂(LL cost)/∂rhs_i.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import highspy
 import numpy as np
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import linopy
 
 __all__ = ["LowerLevel", "add_kkt", "binding_bigms", "bilinear_value", "declare_lower_level",
-           "verify"]
+           "marginal_values", "verify"]
 
 
 @dataclass
@@ -316,14 +316,13 @@ def binding_bigms(ll: LowerLevel, rtol: float = 1e-6) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["constraint", "side", "index", "value", "M"])
 
 
-def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
-    """Re-solve the lower level alone at the upper level's solution and compare.
+def _lower_level_lp(ll: LowerLevel) -> dict[str, Any]:
+    """The lower level alone as a highspy LP, upper-level variables fixed at their values.
 
-    The LL rows are assembled from the constraint matrix with every upper-level variable
-    fixed at its solved value (moved to the right-hand side) and solved as an LP with
-    HiGHS. Returns the LL objective of the single-level solution and of the re-solve,
-    their relative gap, the re-solved duals per constraint (as DataArrays) and the largest
-    dual gap per constraint.
+    Returns the Highs object and what is needed to map back: matrix rows of the LL
+    constraints (``rows``), their coefficients on all columns (``sub``), which matrix
+    columns are LL variables (``col_is_ll``), the solution by label (``x``), the
+    right-hand side with the fixed part moved over (``b``), senses and LL costs.
     """
     m = ll.model
     M = m.matrices
@@ -347,15 +346,35 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
     b = np.asarray(M.b, float)[rows] - fixed
     sense = np.asarray(M.sense)[rows]
     inf = highspy.kHighsInf
-    lo = np.where(sense == "<", -inf, b)
-    hi = np.where(sense == ">", inf, b)
     c = _ll_objective_coeffs(ll, size)[vl[col_is_ll]]
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     n = int(col_is_ll.sum())
     h.addVars(n, np.full(n, -inf), np.full(n, inf))
     h.changeColsCost(n, np.arange(n, dtype=np.int32), c)
-    h.addRows(len(rows), lo, hi, A_ll.nnz, *_csr_parts(A_ll))
+    h.addRows(len(rows), *_row_bounds(b, sense), A_ll.nnz, *_csr_parts(A_ll))
+    return {"h": h, "rows": rows, "sub": sub, "col_is_ll": col_is_ll, "vl": vl, "x": x,
+            "b": b, "sense": sense, "c": c, "A_ll": A_ll}
+
+
+def _row_bounds(b: np.ndarray, sense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    inf = highspy.kHighsInf
+    return np.where(sense == "<", -inf, b), np.where(sense == ">", inf, b)
+
+
+def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
+    """Re-solve the lower level alone at the upper level's solution and compare.
+
+    The LL rows are assembled from the constraint matrix with every upper-level variable
+    fixed at its solved value (moved to the right-hand side) and solved as an LP with
+    HiGHS. Returns the LL objective of the single-level solution and of the re-solve,
+    their relative gap, the re-solved duals per constraint (as DataArrays) and the largest
+    dual gap per constraint.
+    """
+    m = ll.model
+    lp = _lower_level_lp(ll)
+    h, b, c, A_ll = lp["h"], lp["b"], lp["c"], lp["A_ll"]
+    x, vl, col_is_ll = lp["x"], lp["vl"], lp["col_is_ll"]
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     obj_single = float(c @ x[vl[col_is_ll]])
@@ -392,6 +411,53 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
             "dual_objective_gap": dual_gap, "stationarity_residual": stat,
             "duals": duals, "dual_gaps": gaps,
             "passed": obj_gap <= tol and dual_gap <= tol and stat <= tol * max(1.0, np.abs(c).max(initial=0))}
+
+
+def marginal_values(ll: LowerLevel, variable: str, *,
+                    eps: float = 1e-3) -> tuple[xr.DataArray, xr.DataArray]:
+    """Left and right derivatives of the lower level's optimal cost in an upper-level variable.
+
+    The lower level alone (as in :func:`verify`) is re-solved warm with one entry of
+    ``variable`` moved by −``eps`` and by +``eps``; (φ(x) − φ(x−ε))/ε and
+    (φ(x+ε) − φ(x))/ε are returned per entry. φ is convex in the right-hand side, and by
+    LP sensitivity these are the smallest and largest value of that entry's marginal
+    price over all optimal lower-level duals (exact unless another kink lies within
+    ``eps``). Where they differ, the lower level's duals are not unique at this decision:
+    any price in [left, right] is an optimal dual price, the single level's and a
+    re-solve's alike. NaN where a moved point is not solvable.
+    """
+    lp = _lower_level_lp(ll)
+    h, b, sense, sub, vl = lp["h"], lp["b"], lp["sense"], lp["sub"].tocsc(), lp["vl"]
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"lower level not optimal at the upper-level solution: "
+                           f"{h.modelStatusToString(h.getModelStatus())}")
+    phi = h.getInfo().objective_function_value
+    lab = ll.model.variables[variable].labels
+    pos = _label_lookup(vl, int(vl.max()) + 1)
+    flat = lab.values.ravel()
+    out = np.full((2, flat.size), np.nan)
+    for k, label in enumerate(flat):  # one warm re-solve per entry and side: no vector form
+        if label < 0:
+            continue
+        j = pos[label]
+        span = slice(sub.indptr[j], sub.indptr[j + 1])
+        rows, coef = sub.indices[span].astype(np.int32), sub.data[span]
+        if rows.size == 0:
+            out[:, k] = 0.0
+            continue
+        for side, step in enumerate((-eps, eps)):
+            lo, hi = _row_bounds(b[rows] - coef * step, sense[rows])
+            h.changeRowsBounds(rows.size, rows, lo, hi)
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                d = (h.getInfo().objective_function_value - phi) / step
+                out[side, k] = d
+        lo, hi = _row_bounds(b[rows], sense[rows])
+        h.changeRowsBounds(rows.size, rows, lo, hi)
+    left, right = (xr.DataArray(v.reshape(lab.shape), coords=lab.coords, dims=lab.dims)
+                   for v in out)
+    return left, right
 
 
 def label_vector(m: linopy.Model, values: dict[str, xr.DataArray], size: int) -> np.ndarray:

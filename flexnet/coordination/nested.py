@@ -26,7 +26,14 @@ import linopy
 import numpy as np
 import xarray as xr
 
-from flexnet.bilevel import add_kkt, bilinear_value, binding_bigms, declare_lower_level, verify
+from flexnet.bilevel import (
+    add_kkt,
+    bilinear_value,
+    binding_bigms,
+    declare_lower_level,
+    marginal_values,
+    verify,
+)
 from flexnet.bilevel.engine import label_vector
 from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
@@ -185,6 +192,30 @@ def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.Data
     return lmp, flex
 
 
+def _pcc_lmp_check(system: System, lmp: xr.DataArray, lmp_alone: xr.DataArray,
+                   low: xr.DataArray, high: xr.DataArray, tol: float) -> dict[str, float]:
+    """Compare LMPs at the PCC buses: single level vs the TSO LP re-solved alone.
+
+    At a bilevel optimum the DSOs' exchange often sits on a kink of the TSO's cost, where
+    the TSO's optimal duals — so its LMP — are not unique: any price in [low, high] (the
+    one-sided derivatives of the TSO's cost in the exchange) is optimal, and a re-solve
+    may return another one than the single level. So: where the LMP is unique the two
+    must agree; everywhere the single level's LMP must lie in [low, high].
+    """
+    pcc = system.ds.dso_bus
+    a = lmp.sel(bus=pcc).drop_vars("bus").values          # (snapshot, dso)
+    b = lmp_alone.sel(bus=pcc).drop_vars("bus").values
+    lo, hi = low.transpose("snapshot", "dso").values, high.transpose("snapshot", "dso").values
+    scale = np.maximum(np.abs(b), 1.0)
+    unique = (hi - lo) <= tol * scale
+    gap = np.abs(a - b) / scale
+    outside = np.maximum(lo - a, a - hi) / scale
+    return {"verify_lmp_gap_pcc": float(gap[unique].max(initial=0.0)),
+            "verify_lmp_gap_pcc_all": float(gap.max(initial=0.0)),
+            "verify_lmp_nonunique_pcc": int((~unique).sum()),
+            "verify_lmp_outside_pcc": float(np.nan_to_num(outside, nan=np.inf).max(initial=0.0))}
+
+
 def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int = 2,
                  hook: Callable[[linopy.Model], None] | None = None, warm_start: bool = True,
                  **options: Any) -> Result:
@@ -216,21 +247,23 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
     check = verify(ll, tol=verify_tol)
     single = {n: d.solution for n, d in ll.duals.items()}
     lmp, flex = _prices(ll, system, single)
-    pcc = system.ds.dso_bus.values
-    lmp_gap = np.inf  # the re-solve failed: nothing to compare against
+    res = extract(m, system)
+    lmp_check: dict[str, float] = {"verify_lmp_gap_pcc": np.inf}  # no re-solve: no comparison
     if check["duals"] is not None:
         lmp_alone, _ = _prices(ll, system, check["duals"])
-        a, b = lmp.sel(bus=pcc).values, lmp_alone.sel(bus=pcc).values
-        lmp_gap = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0)))
-    res = extract(m, system)
+        low, high = marginal_values(ll, "Pcc-p")
+        lmp_check = _pcc_lmp_check(system, lmp, lmp_alone, low, high, verify_tol)
+        res["pcc_lmp_low"], res["pcc_lmp_high"] = low, high
     res["bus_lmp"] = lmp
     for k, v in flex.items():
         res[k] = v
     dso_payment = -float(bilinear_value(ll).solution.sum())
     extra = {"verify_objective_gap": float(check["objective_gap"]),
              "verify_dual_objective_gap": float(check["dual_objective_gap"]),
-             "verify_lmp_gap_pcc": lmp_gap,
-             "verify_passed": int(bool(check["passed"])),
+             **lmp_check,
+             "verify_passed": int(bool(check["passed"]) and lmp_check.get(
+                 "verify_lmp_outside_pcc", np.inf) <= verify_tol and lmp_check[
+                 "verify_lmp_gap_pcc"] <= verify_tol),
              "bigm_binding": len(binding), "bigm_scale": scale,
              "dso_payment": dso_payment,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
