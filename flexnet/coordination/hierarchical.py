@@ -335,7 +335,8 @@ def solve_hierarchical(
                            "admm_handoff_s": float(sizes.handoff_s.sum()),
                            "admm_solve_s": float(sizes.solve_s.sum()),
                            "admm_converged": int(converged), "admm_wall_s": wall,
-                           "admm_subproblems": len(agents), "formulation": formulation,
+                           "admm_subproblems": len(agents), "admm_agents_moved": state["moved"],
+                           "formulation": formulation,
                            "admm_tso_split_runs": int(sizes.get("split_runs", pd.Series([0])).sum()),
                            "admm_tso_whole_runs": int(sizes.get("whole_runs", pd.Series([0])).sum()),
                            "vpp_classification": int(table is not None), **extra_vpp})
@@ -362,13 +363,14 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
     rows: list[tuple] = []
     converged = False
     cost = np.nan
+    moved = 0
     bar = tqdm(total=max_iter, desc="ADMM", disable=not show)
     for it in range(max_iter):
         t_it = time.perf_counter()
         args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
         out = pool.call("step", args)
         if it == 0:  # even out the workers' loads by the measured solve times (exact: see rebalance)
-            pool.rebalance([o["seconds"] for o in out])
+            moved = pool.rebalance([o["seconds"] for o in out])
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
         if bad:
             who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
@@ -414,7 +416,8 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         "admm_largest_solve_s": ("iteration", [q[6] for q in rows]),
         "admm_solve_sum_s": ("iteration", [q[7] for q in rows]),
     }, coords={"iteration": it_idx, "dso": dsos})
-    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost}
+    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost,
+                  "moved": moved}
 
 
 def _prices(system: System, lam_d: np.ndarray) -> dict[str, xr.DataArray]:
