@@ -17,23 +17,26 @@ from flexnet.uncertainty.interval import stage2
 
 # killing a worker process leaves the client's socket to it for the GC to close
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_worker_loss_is_retried_and_result_unchanged():
+def test_worker_loss_is_retried_and_result_unchanged(tmp_path):
     s, plan = case("ieee33"), solved("ieee33", "centralized")
     names = ["high", "low", "high@17", "low@12"]
     shared = {"system_ds": s.ds, "plan": plan.dataset}
+    marker = tmp_path / "killed"
 
-    def slow_stage2(name, system_ds, plan):  # pickled by value; slow enough to be killed
-        time.sleep(1.5)
+    def dying_stage2(name, system_ds, plan):  # pickled by value
+        # the first task to run kills its own worker: mid-task, never mid-scatter (a
+        # timer could hit the scatter under load, and dask's scatter then hangs)
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
         return stage2(name, system_ds, plan)
 
     serial = fan_out(stage2, names, shared=shared, parallel=False, progress=False)
     with dask_client(workers=2) as client:
-        pids = list(client.run(os.getpid).values())
-        killer = threading.Timer(0.8, os.kill, args=(pids[0], signal.SIGKILL))
-        killer.start()
-        par = fan_out(slow_stage2, names, shared=shared, client=client, progress=False)
-        killer.join()
-        assert pids[0] not in client.run(os.getpid).values()  # that worker really died
+        pids = set(client.run(os.getpid).values())
+        par = fan_out(dying_stage2, names, shared=shared, client=client, progress=False)
+        assert marker.exists()
+        assert pids - set(client.run(os.getpid).values())  # a worker really died
     for a, b in zip(serial, par, strict=True):
         for v in a.data_vars:
             np.testing.assert_allclose(a[v].values, b[v].values, atol=1e-9)
