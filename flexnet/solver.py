@@ -512,7 +512,8 @@ class SnapshotSplitLP(PersistentLP):
         self.stats["solve_s"] += time.perf_counter() - t0
         if status == "infeasible":  # a relaxation is infeasible, so is the whole LP
             self._sol = None
-            self.stats["status"] = status
+            if "status" in self.stats:
+                self.stats["status"] = status
             return status
         if status == "optimal":
             r = self._A_coupling @ x
