@@ -71,20 +71,24 @@ def dual_bounds(system: System, scale: float = 1.0) -> dict[str, float]:
 
 
 def primal_bounds(system: System) -> dict[str, xr.DataArray | float]:
-    """Slack Big-Ms for TSO rows that hold unbounded variables (P̄, ramp and 2F̄ bounds).
+    """Slack Big-Ms for TSO rows that hold unbounded variables (P̄ − P̲, ramp and 2F̄ bounds).
 
-    Each is implied by the TSO's own constraints (p ≤ P̄ from p + r↑ ≤ P̄; |f| ≤ F̄ so
-    F̄ − f ≤ 2F̄; wind ≤ available; shed ≤ demand; ramps ≤ P̄ + ramp), so none can cut off
-    the lower-level optimum. Rows whose variables are all bounded get theirs derived by
-    the engine.
+    Each is implied by the TSO's own constraints, so none can cut off the lower-level
+    optimum: P̲ ≤ p − r↓ ≤ p ≤ p + r↑ ≤ P̄ bounds both generator slacks by P̄ − P̲ and a ramp
+    slack by ramp + P̄ − P̲, and r↑, r↓ ≤ P̄ − P̲ bound the reserves; |f| ≤ F̄ so
+    F̄ − f ≤ 2F̄; wind ≤ available; shed ≤ demand.
+    Rows whose variables are all bounded get theirs derived by the engine.
     """
     ds = system.ds
     pmax = ds.gen_p_max
+    span = pmax - ds.gen_p_min
     reserve = float(np.minimum(ds.gen_ramp, pmax).sum()) + 2 * float(ds.dso_s_max.sum())
-    return {"Gen-p-lower": pmax - ds.gen_p_min + ds.gen_ramp,
-            "Gen-p-upper": pmax + ds.gen_ramp,
-            "Gen-ramp-up": pmax + ds.gen_ramp, "Gen-ramp-down": pmax + ds.gen_ramp,
+    return {"Gen-p-lower": span, "Gen-p-upper": span,
+            "Gen-ramp-up": span + ds.gen_ramp, "Gen-ramp-down": span + ds.gen_ramp,
             "Gen-p-bound-lower": pmax,
+            # r↑ ≤ P̄ − p ≤ P̄ − P̲ and r↓ ≤ p − P̲ (the ramp bound is not built when larger)
+            "Gen-r-up-bound-lower": np.minimum(ds.gen_ramp, span),
+            "Gen-r-down-bound-lower": np.minimum(ds.gen_ramp, span),
             "Wind-p-bound-lower": ds.wind_p if system.n("wind") else 0.0,
             "Load-shed-bound-lower": ds.load_p,
             "Line-flow-upper": 2 * ds.line_s_max, "Line-flow-lower": 2 * ds.line_s_max,
