@@ -39,8 +39,10 @@ def dask_client(workers: int | None = None, scheduler_address: str | None = None
         # dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; glibc then returns memory
         # to the OS after every HiGHS solve and warm re-solves took 1.9x longer (0.31 vs
         # 0.17 s on a 100-feeder ADMM agent). Unset it: glibc's adaptive default is used.
+        # The workers' statistical profiler samples every thread's stack every 10 ms and
+        # made 2-worker ADMM steps ~10 % slower (0.454 vs 0.404 s, docs/scaling.md)
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
-                              None}):
+                              None, "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
