@@ -156,14 +156,16 @@ class Subproblem:
     def __getstate__(self) -> dict:
         # highspy models do not pickle: a copy rebuilds from its data on first use (the
         # ModelPool replays the last step on a re-created agent)
-        return {k: v for k, v in self.__dict__.items() if k != "_lp"} | {"_lp": None,
-                                                                        "_solved": False}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lp", "_system")} | {
+            "_lp": None, "_solved": False}
 
     @property
     def system(self) -> System:
         from flexnet.grid.system import System
 
-        return System(self.system_ds, validate=False)
+        if getattr(self, "_system", None) is None:
+            self._system = System(self.system_ds, validate=False)
+        return self._system
 
     @property
     def lp(self) -> PersistentLP:

@@ -24,9 +24,12 @@ _NC_KIND = "flexnet-system"
 
 
 def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
+    # new fields are collected and added in one assign: one xarray merge instead of one
+    # per field (≈ 5 ms each, ≈ 0.8 s per System; DSO agents build several)
     ds = ds.copy()
     for key, (value, _, _) in GLOBAL_ATTRS.items():
         ds.attrs.setdefault(key, value)
+    new: dict[str, Any] = {}
     for f in FIELDS:
         if f.name in ds or f.default is None:
             continue
@@ -34,11 +37,12 @@ def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
             continue
         if isinstance(f.default, str) and f.default.startswith("="):
             src = f.default[1:]
-            if src in ds:
-                ds[f.name] = ds[src].copy()
+            if src in ds or src in new:
+                new[f.name] = (ds[src] if src in ds else new[src]).copy()
             continue
         shape = tuple(ds.sizes[d] for d in f.dims)
-        ds[f.name] = (f.dims, np.full(shape, f.default, dtype=float))
+        new[f.name] = xr.Variable(f.dims, np.full(shape, f.default, dtype=float))
+    ds = ds.assign(new)
     for f in FIELDS:
         if f.name in ds:
             ds[f.name].attrs.update(units=f.units, long_name=f.description)
@@ -47,24 +51,29 @@ def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
 
 def _normalise(ds: xr.Dataset) -> xr.Dataset:
     """Ids as plain Python strings, a consistent dim order, booleans as bool."""
-    ds = ds.copy()
+    ids = {}
     for element in ELEMENTS:
         if element in ds.dims:
             if element not in ds.coords:
                 raise DataError(f"{element}: dimension has no id coordinate")
-            ds = ds.assign_coords({element: ds[element].values.astype(str).astype(object)})
+            ids[element] = ds[element].values.astype(str).astype(object)
+    ds = ds.assign_coords(ids)  # a new Dataset: the caller's is left alone
+    fields: dict[str, xr.DataArray] = {}  # one assign at the end (see _fill_defaults)
     for f in FIELDS:
         if f.name not in ds:
             continue
-        if set(ds[f.name].dims) == set(f.dims):
-            ds[f.name] = ds[f.name].transpose(*f.dims)
+        da = orig = ds[f.name]
+        if set(da.dims) == set(f.dims) and da.dims != tuple(f.dims):
+            da = da.transpose(*f.dims)
         if f.rule.startswith("ref:") or f.rule == "str":
-            ds[f.name] = ds[f.name].astype(str).astype(object)
-        elif f.rule == "bool" and ds[f.name].dtype != bool:
-            vals = ds[f.name].values
+            da = da.astype(str).astype(object)
+        elif f.rule == "bool" and da.dtype != bool:
+            vals = da.values
             if np.issubdtype(vals.dtype, np.number) and np.isin(vals, [0, 1]).all():
-                ds[f.name] = ds[f.name].astype(bool)
-    return ds
+                da = da.astype(bool)
+        if da is not orig:
+            fields[f.name] = da
+    return ds.assign(fields)
 
 
 class System:
