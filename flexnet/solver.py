@@ -155,11 +155,7 @@ def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, 
     time-limited solves HiGHS returns them shorter than the row count and linopy fails
     deep inside with an IndexError (seen on a 30-bus × 5-feeder nested MILP).
     """
-    token = _STATS.set(None)  # run_highs records this solve itself
-    try:
-        lp = PersistentLP(m, opts)
-    finally:
-        _STATS.reset(token)
+    lp = PersistentLP(m, opts, record=False)  # run_highs records this solve itself
     if opts.get("log_file"):
         lp.h.setOptionValue("log_file", str(opts["log_file"]))
     if start:
@@ -271,10 +267,14 @@ class PersistentLP:
         The built model; it is kept to write the final solution back by name.
     options : dict, optional
         Solver options as for :func:`highs_options` (``time_limit``, ``threads``, ...).
+    name : str
+        The model's name in :func:`record_stats` rows and in messages.
+    record : bool, default True
+        Add a row to an active :func:`record_stats` (False when the caller records).
     """
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
-                 name: str = "persistent") -> None:
+                 name: str = "persistent", record: bool = True) -> None:
         import pandas as pd
 
         self.model = m
@@ -296,7 +296,7 @@ class PersistentLP:
                       "nonzeros": int(self.h.getNumNz()),
                       "build_s": t0 - _CREATED.get(m, t0),
                       "handoff_s": time.perf_counter() - t0, "solve_s": 0.0}
-        rows = _STATS.get()
+        rows = _STATS.get() if record else None
         if rows is not None:  # the same dict: solve_s keeps growing with every run
             self.stats.update(model=name, status="built")
             rows.append(self.stats)

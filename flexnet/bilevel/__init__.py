@@ -8,9 +8,10 @@ from flexnet.bilevel.engine import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    lower_level_lp,
     marginal_values,
     verify,
 )
 
 __all__ = ["LowerLevel", "add_kkt", "bilinear_value", "binding_bigms", "declare_lower_level",
-           "marginal_values", "verify"]
+           "lower_level_lp", "marginal_values", "verify"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import linopy
 
 __all__ = ["LowerLevel", "add_kkt", "binding_bigms", "bilinear_value", "declare_lower_level",
-           "marginal_values", "verify"]
+           "lower_level_lp", "marginal_values", "verify"]
 
 
 @dataclass
@@ -316,7 +316,7 @@ def binding_bigms(ll: LowerLevel, rtol: float = 1e-6) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["constraint", "side", "index", "value", "M"])
 
 
-def _lower_level_lp(ll: LowerLevel) -> dict[str, Any]:
+def lower_level_lp(ll: LowerLevel) -> dict[str, Any]:
     """The lower level alone as a highspy LP, upper-level variables fixed at their values.
 
     Returns the Highs object and what is needed to map back: matrix rows of the LL
@@ -362,17 +362,19 @@ def _row_bounds(b: np.ndarray, sense: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.where(sense == "<", -inf, b), np.where(sense == ">", inf, b)
 
 
-def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
+def verify(ll: LowerLevel, *, tol: float = 1e-6,
+           lp: dict[str, Any] | None = None) -> dict[str, object]:
     """Re-solve the lower level alone at the upper level's solution and compare.
 
     The LL rows are assembled from the constraint matrix with every upper-level variable
     fixed at its solved value (moved to the right-hand side) and solved as an LP with
     HiGHS. Returns the LL objective of the single-level solution and of the re-solve,
     their relative gap, the re-solved duals per constraint (as DataArrays) and the largest
-    dual gap per constraint.
+    dual gap per constraint. ``lp`` is the lower level from :func:`lower_level_lp`, if
+    already built (:func:`marginal_values` can then reuse it).
     """
     m = ll.model
-    lp = _lower_level_lp(ll)
+    lp = lower_level_lp(ll) if lp is None else lp
     h, b, c, A_ll = lp["h"], lp["b"], lp["c"], lp["A_ll"]
     x, vl, col_is_ll = lp["x"], lp["vl"], lp["col_is_ll"]
     h.run()
@@ -413,8 +415,8 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6) -> dict[str, object]:
             "passed": obj_gap <= tol and dual_gap <= tol and stat <= tol * max(1.0, np.abs(c).max(initial=0))}
 
 
-def marginal_values(ll: LowerLevel, variable: str, *,
-                    eps: float = 1e-3) -> tuple[xr.DataArray, xr.DataArray]:
+def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
+                    lp: dict[str, Any] | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """Left and right derivatives of the lower level's optimal cost in an upper-level variable.
 
     The lower level alone (as in :func:`verify`) is re-solved warm with one entry of
@@ -424,9 +426,10 @@ def marginal_values(ll: LowerLevel, variable: str, *,
     price over all optimal lower-level duals (exact unless another kink lies within
     ``eps``). Where they differ, the lower level's duals are not unique at this decision:
     any price in [left, right] is an optimal dual price, the single level's and a
-    re-solve's alike. NaN where a moved point is not solvable.
+    re-solve's alike. NaN where a moved point is not solvable. ``lp``: as for
+    :func:`verify` (after :func:`verify` it is already solved, and the first run is free).
     """
-    lp = _lower_level_lp(ll)
+    lp = lower_level_lp(ll) if lp is None else lp
     h, b, sense, sub, vl = lp["h"], lp["b"], lp["sense"], lp["sub"].tocsc(), lp["vl"]
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

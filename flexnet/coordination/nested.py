@@ -31,6 +31,7 @@ from flexnet.bilevel import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    lower_level_lp,
     marginal_values,
     verify,
 )
@@ -248,14 +249,15 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
             break
         log.warning("nested: %d Big-M bounds binding; enlarging dual bounds x10", len(binding))
         scale *= 10
-    check = verify(ll, tol=verify_tol)
+    lower = lower_level_lp(ll)  # built once, for verify and the LMP ranges
+    check = verify(ll, tol=verify_tol, lp=lower)
     single = {n: d.solution for n, d in ll.duals.items()}
     lmp, flex = _prices(ll, system, single)
     res = extract(m, system)
     lmp_check: dict[str, float] = {"verify_lmp_gap_pcc": np.inf}  # no re-solve: no comparison
     if check["duals"] is not None:
         lmp_alone, _ = _prices(ll, system, check["duals"])
-        low, high = marginal_values(ll, "Pcc-p")
+        low, high = marginal_values(ll, "Pcc-p", lp=lower)
         lmp_check = _pcc_lmp_check(system, lmp, lmp_alone, low, high, verify_tol)
         res["pcc_lmp_low"], res["pcc_lmp_high"] = low, high
     res["bus_lmp"] = lmp
