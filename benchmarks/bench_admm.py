@@ -43,6 +43,10 @@ def main(feeders: tuple[int, ...] = (10, 100)) -> pd.DataFrame:
                          "cost_gap_vs_central": f"{r.attrs['total_cost'] / central - 1:.1e}",
                          "peak_mb": round(mem.peak - mem.base, 1)})
     df = pd.DataFrame(rows)
+    # time per iteration, serial over 2 workers (bench_cores.py gives this machine's ceiling)
+    serial = df[df.workers == "serial"].set_index("feeders").s_per_iteration
+    df["speedup"] = [round(serial[f] / s, 2) if w != "serial" else 1.0
+                     for f, w, s in zip(df.feeders, df.workers, df.s_per_iteration, strict=True)]
     write(df, "admm")
     return df
 
