@@ -157,3 +157,32 @@ def test_marginal_values_bracket_the_price_at_a_kink():
     assert low.dims == ("hour",)
     price = ll.duals["bal"].solution.values  # the single level's price, one optimal dual
     assert ((price >= low.values - 1e-6) & (price <= high.values + 1e-6)).all()
+
+
+def test_partly_infinite_bounds_are_lifted_where_finite():
+    """A lower-level variable bounded above for some entries only (as generator reserves
+    are when the ramp limit is implied): only the finite bounds become rows, and the KKT
+    system gives HiGHS's own optimum and duals."""
+    m = linopy.Model()
+    i = pd.RangeIndex(3, name="i")
+    y = m.add_variables(lower=0, upper=xr.DataArray([4.0, np.inf, 6.0], coords=[i]),
+                        coords=[i], name="y")
+    m.add_constraints(y.sum() >= 12, name="demand")
+    m.add_constraints(y <= 20, name="cap")  # keeps y[1] bounded for the Big-M data
+    cost = xr.DataArray([1.0, 3.0, 2.0], coords=[i])
+    ll = declare_lower_level(m, ["demand", "cap"], ["y"], (cost * y).sum())
+    assert "y-bound-upper" in ll.constraints
+    lifted = m.constraints["y-bound-upper"].labels.values
+    assert (lifted >= 0).tolist() == [True, False, True]
+    # demand's slack: Σy − 12 ≤ 4 + 20 + 6 − 12 (y[1] ≤ 20 through "cap", not its bound)
+    add_kkt(ll, default_dual_bound=100.0, primal_bounds={"demand": 18.0, "y-bound-lower": 20.0},
+            primal_bounds_exact=True)
+    m.add_objective(0 * y.sum())
+    status, _ = m.solve(solver_name="highs", io_api="direct", output_flag=False)
+    assert status == "ok"
+    # cheapest first: 4 at 1, 6 at 2, the last 2 at 3 $/unit → cost 22, demand price 3
+    np.testing.assert_allclose(y.solution.values, [4, 2, 6], atol=1e-6)
+    np.testing.assert_allclose(float(ll.duals["demand"].solution), 3.0, atol=1e-6)
+    check = verify(ll)
+    assert check["passed"]
+    assert check["objective_alone"] == pytest.approx(22.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import xarray as xr
 from conftest import case, subcase
 
 import flexnet
@@ -65,3 +67,20 @@ def test_default_case_verifies():
     assert a["verify_lmp_gap_pcc"] <= 1e-6        # equal where the TSO's LMP is unique
     assert a["verify_lmp_outside_pcc"] <= 1e-6    # and within its range where it is not
     assert a["bigm_binding"] == 0
+
+
+def test_ramps_binding_for_some_generators():
+    """Ramp limits below P̄ − P̲ for every other generator: ramp rows and finite reserve
+    bounds exist for those only (the others are implied and not built), so the lower
+    level lifts partly infinite bounds; the plan must still verify."""
+    s = subcase(("DSO1",), 6)
+    ds = s.ds.copy()
+    tight = xr.DataArray(np.arange(s.n("gen")) % 2 == 0, coords={"gen": ds.gen})
+    ds["gen_ramp"] = ds.gen_ramp.where(~tight, 0.3 * ds.gen_ramp)
+    tight_system = flexnet.System(ds)
+    r = flexnet.solve(tight_system, "nested", time_limit=60)
+    a = r.dataset.attrs
+    assert a["verify_passed"] == 1
+    assert a["bigm_binding"] == 0
+    central = flexnet.solve(tight_system, "centralized").dataset.attrs["total_cost"]
+    assert a["total_cost"] >= central * (1 - 1e-6)

@@ -197,7 +197,10 @@ def add_kkt(
         mu = ll.duals[name].fillna(0)  # masked rows are dropped by the constraint masks
         m.add_constraints(-sigma * mu - ll.dual_bound[name] * u <= 0, name=f"Comp-{name}-dual",
                           mask=ineq)
-        m.add_constraints(sigma * (con.rhs - con.lhs) + mp * u <= mp, name=f"Comp-{name}-slack",
+        # masked rows may carry an infinite rhs (a lifted bound that is +inf for some
+        # entries); linopy rejects infinities before it applies the mask
+        rhs = con.rhs.where(ineq, 0.0)
+        m.add_constraints(sigma * (rhs - con.lhs) + mp * u <= mp, name=f"Comp-{name}-slack",
                           mask=ineq)
         ll.binaries[name] = m.variables[f"Comp-{name}"]
         ll.primal_bound[name] = mp
