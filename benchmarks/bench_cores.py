@@ -20,21 +20,25 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from _common import write
 
 
-def _python_loop(repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        x = 0
-        for i in range(5_000_000):
-            x += i
-        out.append(time.perf_counter() - t)
-    return out
+def _python_loop(seed: int) -> Callable[[int], list[float]]:
+    def run(repeats: int) -> list[float]:
+        out = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            x = 0
+            for i in range(5_000_000):
+                x += i
+            out.append(time.perf_counter() - t)
+        return out
+
+    return run
 
 
 def _agent():
@@ -50,36 +54,41 @@ def _agent():
     return agent, shape
 
 
-def _warm(seed: int, repeats: int) -> list[float]:
+def _warm(seed: int) -> Callable[[int], list[float]]:
     agent, shape = _agent()
     rng = np.random.default_rng(seed)
-    return [agent.step(rng.normal(0, 5, shape), rng.normal(0, 1, shape), 0.1)["seconds"]
-            for _ in range(repeats)]
+
+    def run(repeats: int) -> list[float]:
+        return [agent.step(rng.normal(0, 5, shape), rng.normal(0, 1, shape), 0.1)["seconds"]
+                for _ in range(repeats)]
+
+    return run
 
 
-def _cold(seed: int, repeats: int) -> list[float]:
+def _cold(seed: int) -> Callable[[int], list[float]]:
     agent, _ = _agent()
     h = agent.lp.h
-    out = []
-    for _ in range(max(repeats // 3, 3)):
-        h.clearSolver()
-        t = time.perf_counter()
-        h.run()
-        out.append(time.perf_counter() - t)
-    return out
+
+    def run(repeats: int) -> list[float]:
+        out = []
+        for _ in range(max(repeats // 3, 3)):
+            h.clearSolver()
+            t = time.perf_counter()
+            h.run()
+            out.append(time.perf_counter() - t)
+        return out
+
+    return run
 
 
 JOBS = {"python loop": _python_loop, "admm warm re-solve": _warm, "cold LP solve": _cold}
 
 
 def _run(job: str, seed: int, repeats: int, barrier, queue) -> None:
-    func = JOBS[job]
-    args = (repeats,) if job == "python loop" else (seed, repeats)
-    if barrier is not None:  # set-up (model builds) happens before the barrier
-        if job != "python loop":
-            func(seed, 1)
+    run = JOBS[job](seed)  # set-up (model builds) before the barrier, untimed
+    if barrier is not None:
         barrier.wait()
-    queue.put(float(np.median(func(*args))))
+    queue.put(float(np.median(run(repeats))))
 
 
 def main(repeats: int = 15) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def dask_client(workers: int | None = None, scheduler_address: str | None = None
         # to the OS after every HiGHS solve and warm re-solves took 1.9x longer (0.31 vs
         # 0.17 s on a 100-feeder ADMM agent). Unset it: glibc's adaptive default is used.
         # The workers' statistical profiler samples every thread's stack every 10 ms and
-        # made 2-worker ADMM steps ~10 % slower (0.454 vs 0.404 s, docs/scaling.md)
+        # made 2-worker ADMM steps ≈ 11 % slower (0.45–0.46 vs 0.39–0.41 s, docs/scaling.md)
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
                               None, "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
