@@ -151,19 +151,19 @@ class Subproblem:
         self.formulation = formulation
         self.options = options or {}
         self._lp: PersistentLP | None = None
+        self._system: System | None = None  # built on first use, like the LP
         self._solved = False
 
     def __getstate__(self) -> dict:
         # highspy models do not pickle: a copy rebuilds from its data on first use (the
         # ModelPool replays the last step on a re-created agent)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_lp", "_system")} | {
-            "_lp": None, "_solved": False}
+        return self.__dict__ | {"_lp": None, "_system": None, "_solved": False}
 
     @property
     def system(self) -> System:
         from flexnet.grid.system import System
 
-        if getattr(self, "_system", None) is None:
+        if self._system is None:
             self._system = System(self.system_ds, validate=False)
         return self._system
 
