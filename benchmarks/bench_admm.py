@@ -2,6 +2,9 @@
 against the largest subproblem solve of that iteration, serial vs 2 dask workers.
 
 Usage: python benchmarks/bench_admm.py [feeders ...]   (default 10 100)
+
+Rows of other sizes already in ``results/admm.csv`` are kept, so sizes can be run one at a
+time (the largest take tens of minutes).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import sys
 import time
 
 import pandas as pd
-from _common import PeakRSS, write
+from _common import OUT, PeakRSS, write
 from tqdm.auto import tqdm
 
 import flexnet
@@ -47,6 +50,11 @@ def main(feeders: tuple[int, ...] = (10, 100)) -> pd.DataFrame:
     serial = df[df.workers == "serial"].set_index("feeders").s_per_iteration
     df["speedup"] = [round(serial[f] / s, 2) if w != "serial" else 1.0
                      for f, w, s in zip(df.feeders, df.workers, df.s_per_iteration, strict=True)]
+    old = OUT / "admm.csv"
+    if old.exists():  # keep the other sizes' latest rows
+        prev = pd.read_csv(old)
+        prev = prev[~prev.feeders.isin(df.feeders)]
+        df = pd.concat([prev, df], ignore_index=True).sort_values("feeders", kind="stable")
     write(df, "admm")
     return df
 

@@ -83,3 +83,48 @@ def test_batch_of_bound_changes_equals_scenarios_built_one_by_one(serial):
         # DS and TS shedding both cost VOLL, so only their total is unique
         total = [float(r.uncovered.sum() + r.ts_shed.sum()) for r in (got, own)]
         assert total[0] == pytest.approx(total[1], abs=1e-6), name
+
+
+def test_scenario_shift_serves_another_plan(serial):
+    """Stage-2 bounds add a plan part and a scenario part, so one shift fits every plan.
+
+    The shift high − forecast taken under one plan, added to the forecast LP of another,
+    must give the bounds of the high LP built from scratch under that other plan.
+    """
+    from flexnet.solver import PersistentLP
+    from flexnet.uncertainty.interval import _build_stage2, _lp_bounds, _Stage2Models
+
+    system, plan = serial.system, serial.dataset
+    other = plan.copy()
+    for var, factor in (("gen_p", 0.9), ("der_p", 0.8), ("building_p", 1.1), ("fleet_p", 0.7),
+                        ("pcc_flex_up", 1.5), ("gen_r_down", 0.5)):
+        if var in other:
+            other[var] = plan[var] * factor
+    other["pcc_p"] = plan.pcc_p + 0.5
+    models = _Stage2Models(system, "angle", "test")
+    models.for_plan(plan, "first")
+    before = models.bounds
+    shift = models.delta("high")
+    assert shift is not None
+    assert models.for_plan(other, "second") is not None
+    fresh = PersistentLP(_build_stage2(system, other, scenario_profiles(system.ds, "high"), "angle"))
+    changed = 0
+    for got, f, d, first in zip(_lp_bounds(fresh.h), models.bounds, shift, before, strict=True):
+        np.testing.assert_allclose(f + d, got, rtol=1e-12, atol=1e-9)
+        changed += int((f != first).sum())
+    assert changed > 0  # the second plan did move bounds
+
+
+def test_one_forecast_build_per_round():
+    """Repair rounds rebuild only the forecast LP of the new plan, once per process."""
+    from flexnet.solver import record_stats
+    from flexnet.uncertainty.interval import _STAGE2, clear_stage2_cache
+
+    clear_stage2_cache()  # direct stage2_batch calls above leave this process's models
+    with record_stats() as stats:
+        r = solve_interval(subcase(("DSO1",), 4), parallel=False, max_rounds=2)
+    built = [row["model"] for row in stats if row["model"].startswith("interval/")]
+    rounds = r.dataset.attrs["interval_rounds"]
+    assert built.count("interval/forecast") == rounds
+    assert built.count("interval/high") == built.count("interval/low") == 1
+    assert not _STAGE2  # dropped when the run ends

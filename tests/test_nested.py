@@ -26,6 +26,8 @@ def test_lower_level_verified(nested_small):
     assert a["verify_lmp_outside_pcc"] <= 1e-6      # and lie in the TSO's optimal-dual range
     assert a["bigm_binding"] == 0
     assert a["binaries"] > 0
+    # solved to optimality: the bound HiGHS proved meets the upper level's objective
+    assert abs(a["mip_objective"] - a["mip_dual_bound"]) <= 1e-4 * abs(a["mip_objective"])
 
 
 def test_prices_and_residuals(nested_small):

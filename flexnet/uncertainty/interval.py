@@ -23,15 +23,16 @@ what remains uncovered is reported with hour, DSO and MW.
 
 Stage-2 solves fan out with :func:`flexnet.parallel.fan_out` (dask.distributed by
 default) in batches of one kind; workers get the system dataset and the stage-1 plan and
-build their own models — the ``forecast`` LP and the batch's extreme once per batch — and
-re-solve one of them warm for every scenario with only its bounds changed
-(:func:`stage2_batch`).
+build their own models. Every scenario is the ``forecast`` LP of the plan with its bounds
+shifted, so each process builds that LP once per plan (plus, once per run, each extreme
+to take its shift) and re-solves it warm for every scenario (:func:`stage2_batch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -53,7 +54,7 @@ __all__ = ["scenario_profiles", "solve_interval", "stage2", "stage2_batch"]
 
 log = logging.getLogger("flexnet")
 
-#: most scenarios re-solved on one model (a batch builds 2 models, then solves warm)
+#: most scenarios in one batch (one task; it re-solves one model warm)
 BATCH = 12
 #: penalty on curtailing PV in stage 2 ($/MWh): BESS should act first
 PV_CURTAIL_PENALTY = 10.0
@@ -113,50 +114,52 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
 
 def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
                  formulation: str = "angle") -> list[xr.Dataset]:
-    """Solve several extremes on one model, warm-started, changing only bounds.
+    """Solve several extremes on one model, changing only bounds; return their outcomes.
 
-    Scenario data (loads, PV, wind) enter the stage-2 LP only as column bounds and row
-    right-hand sides, each at its own hour. So the LP of ``high@h`` is the ``forecast``
-    LP with the bounds of hour h taken from the ``high`` LP: the batch builds the
-    ``forecast``, ``high`` and ``low`` models once (those it needs), checks that their
-    matrices and costs are identical, and re-solves one highspy model from the previous
-    basis with the mixed bounds. If the check fails, every scenario is built on its own.
+    Scenario data (loads, PV, wind) and the stage-1 plan enter the stage-2 LP only as
+    column bounds and row right-hand sides, each additively (a bound is a sum of a plan
+    part and a scenario part) and each scenario entry at its own hour. So every scenario's
+    LP is the ``forecast`` LP of the same plan with its bounds shifted by the scenario's
+    delta (``kind`` − ``forecast``, for ``kind@h`` at hour h only), and a delta does not
+    depend on the plan. Each process keeps, for the latest system, the deltas (each
+    built once, as the ``kind`` LP minus the ``forecast`` LP) and the ``forecast`` LP of
+    the latest plan (:class:`_Stage2Models`): a repair round costs one build per process
+    instead of two per batch. Every batch starts the same HiGHS model cold and re-solves
+    it warm, so serial and dask runs solve the same sequence and give identical numbers.
+    Where the matrices or costs differ between LPs, or scenario data lie outside an hour,
+    every scenario is built on its own (:func:`stage2`).
     """
+    from dask.base import tokenize
+
     from flexnet.grid.system import System
 
-    system = System(system_ds, validate=False)
-    if len(names) == 1:
-        return [stage2(names[0], system_ds, plan, formulation)]
-    kinds = {n.partition("@")[0] for n in names}
-    if any("@" in n for n in names):
-        kinds.add("forecast")
-    order = sorted(kinds)  # deterministic: the solved model is always the same one
-    models = {k: _build_stage2(system, plan, scenario_profiles(system.ds, k), formulation)
-              for k in order}
-    lps = {k: PersistentLP(m, name=f"interval/{k}") for k, m in models.items()}
-    base = lps[order[0]]
-    bounds = {k: _lp_bounds(lp.h) for k, lp in lps.items()}
-    if not all(_same_structure(base.h, lp.h) for lp in lps.values()):
-        log.warning("interval: stage-2 models differ in structure; building each scenario")
+    with _LOCK:  # workers with several threads share this process's models
+        return _stage2_batch(names, System(system_ds, validate=False), plan, formulation,
+                             tokenize(system_ds, formulation), tokenize(plan))
+
+
+def _stage2_batch(names: list[str], system: System, plan: xr.Dataset, formulation: str,
+                  key: str, plan_key: str) -> list[xr.Dataset]:
+    system_ds = system.ds
+    models = _STAGE2.get("models")
+    if models is None or models.key != key:
+        _STAGE2.clear()  # one system per process: drop the last one's models first
+        models = _STAGE2["models"] = _Stage2Models(system, formulation, key)
+    base = models.for_plan(plan, plan_key)
+    deltas = {k: models.delta(k) for k in dict.fromkeys(n.partition("@")[0] for n in names)}
+    if base is None or any(d is None for d in deltas.values()):
+        _STAGE2.clear()
         return [stage2(n, system_ds, plan, formulation) for n in names]
-    col_h = _hour_of(models[order[0]].variables, base._vlabels, system)
-    row_h = _hour_of(models[order[0]].constraints, base._clabels, system)
-    for k in order:  # rows/columns without an hour must not depend on the scenario
-        for x, y, where in zip(bounds[k], bounds[order[0]], (col_h, col_h, row_h, row_h),
-                               strict=True):
-            if not np.array_equal(x[where < 0], y[where < 0]):
-                log.warning("interval: scenario data outside an hour; building each scenario")
-                return [stage2(n, system_ds, plan, formulation) for n in names]
+    f = models.bounds
+    base.h.clearSolver()  # the batch starts cold whatever this process solved before
     out = []
     for name in names:
         kind, _, hour = name.partition("@")
+        d = deltas[kind]
         if hour:
-            at_c, at_r = col_h == int(hour), row_h == int(hour)
-            f, e = bounds["forecast"], bounds[kind]
-            lb, ub = np.where(at_c, e[0], f[0]), np.where(at_c, e[1], f[1])
-            rl, ru = np.where(at_r, e[2], f[2]), np.where(at_r, e[3], f[3])
-        else:
-            lb, ub, rl, ru = bounds[kind]
+            at = (models.col_h == int(hour),) * 2 + (models.row_h == int(hour),) * 2
+            d = tuple(np.where(w, x, 0.0) for w, x in zip(at, d, strict=True))
+        lb, ub, rl, ru = (x + y for x, y in zip(f, d, strict=True))
         h = base.h
         cols, rows = np.arange(lb.size, dtype=np.int32), np.arange(rl.size, dtype=np.int32)
         h.changeColsBounds(cols.size, cols, lb, ub)
@@ -171,18 +174,88 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
     return out
 
 
+#: this process's stage-2 models (:class:`_Stage2Models` under ``"models"``)
+_STAGE2: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def clear_stage2_cache() -> None:
+    """Drop this process's stage-2 models (:func:`solve_interval` does so when it ends)."""
+    _STAGE2.clear()
+
+
+class _Stage2Models:
+    """The stage-2 LPs of one system: the latest plan's ``forecast`` LP and scenario deltas."""
+
+    def __init__(self, system: System, formulation: str, key: str) -> None:
+        self.system, self.formulation, self.key = system, formulation, key
+        self.plan_key: str | None = None
+        self.plan: xr.Dataset | None = None
+        self.lp: PersistentLP | None = None
+        self.bounds: tuple[np.ndarray, ...] = ()
+        self.structure: tuple[np.ndarray, ...] | None = None
+        self.deltas: dict[str, tuple[np.ndarray, ...] | None] = {}
+
+    def _build(self, kind: str) -> PersistentLP:
+        m = _build_stage2(self.system, self.plan, scenario_profiles(self.system.ds, kind),
+                          self.formulation)
+        return PersistentLP(m, name=f"interval/{kind}")
+
+    def for_plan(self, plan: xr.Dataset, plan_key: str) -> PersistentLP | None:
+        """The ``forecast`` LP of ``plan`` (built on first use); None if its structure differs."""
+        if plan_key != self.plan_key:
+            self.plan, self.plan_key = plan, plan_key
+            self.lp = self._build("forecast")
+            self.bounds = _lp_bounds(self.lp.h)
+            structure = _structure(self.lp.h)
+            if self.structure is None:
+                self.structure = structure
+                self.col_h = _hour_of(self.lp.model.variables, self.lp._vlabels, self.system)
+                self.row_h = _hour_of(self.lp.model.constraints, self.lp._clabels, self.system)
+            elif not _same(structure, self.structure):
+                log.warning("interval: stage-2 LPs differ in structure between plans; "
+                            "building each scenario")
+                return None
+        return self.lp
+
+    def delta(self, kind: str) -> tuple[np.ndarray, ...] | None:
+        """Bounds of ``kind`` minus those of ``forecast`` (None where that is not exact)."""
+        if kind not in self.deltas:
+            lp = self._build(kind)
+            # where a bound is the same (infinite ones included) the shift is 0
+            d: tuple[np.ndarray, ...] | None = tuple(
+                np.subtract(k, f, out=np.zeros_like(k), where=k != f)
+                for k, f in zip(_lp_bounds(lp.h), self.bounds, strict=True))
+            if not _same(_structure(lp.h), self.structure):
+                log.warning("interval: stage-2 models differ in structure; building each scenario")
+                d = None
+            elif any(np.any(x[w < 0] != 0) for x, w in zip(
+                    d, (self.col_h, self.col_h, self.row_h, self.row_h), strict=True)):
+                log.warning("interval: scenario data outside an hour; building each scenario")
+                d = None
+            elif not all(np.isfinite(x).all() for x in d):  # finite on one side only
+                log.warning("interval: a scenario makes a bound infinite; building each scenario")
+                d = None
+            self.deltas[kind] = d
+        return self.deltas[kind]
+
+
 def _lp_bounds(h: Any) -> tuple[np.ndarray, ...]:
     lp = h.getLp()
     return tuple(np.asarray(v, dtype=float).copy() for v in (
         lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_))
 
 
-def _same_structure(a: Any, b: Any) -> bool:
-    la, lb = a.getLp(), b.getLp()
-    return (np.array_equal(la.col_cost_, lb.col_cost_)
-            and np.array_equal(la.a_matrix_.start_, lb.a_matrix_.start_)
-            and np.array_equal(la.a_matrix_.index_, lb.a_matrix_.index_)
-            and np.array_equal(la.a_matrix_.value_, lb.a_matrix_.value_))
+def _structure(h: Any) -> tuple[np.ndarray, ...]:
+    """Costs and matrix of a highspy model: what scenarios and plans must not change."""
+    lp = h.getLp()
+    return tuple(np.asarray(v).copy() for v in (lp.col_cost_, lp.a_matrix_.start_,
+                                                 lp.a_matrix_.index_, lp.a_matrix_.value_))
+
+
+def _same(a: tuple[np.ndarray, ...] | None, b: tuple[np.ndarray, ...] | None) -> bool:
+    return a is not None and b is not None and all(
+        x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _hour_of(items: Any, labels: Any, system: System) -> np.ndarray:
@@ -358,8 +431,14 @@ def solve_interval(
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(dask_client(workers, scheduler_address)) if use_dask \
             else None
-        plan, results, rounds, stop = _rounds(system, scheme, options, formulation, cap,
-                                              need_up, need_down, max_rounds, tol, client)
+        try:
+            plan, results, rounds, stop = _rounds(system, scheme, options, formulation, cap,
+                                                  need_up, need_down, max_rounds, tol, client)
+        finally:  # the stage-2 models are only for this run
+            clear_stage2_cache()
+            if client is not None:
+                with contextlib.suppress(Exception):  # a lost worker has nothing to drop
+                    client.run(clear_stage2_cache)
     return _assemble(plan, results, rounds, tol, stop)
 
 
