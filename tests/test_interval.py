@@ -128,3 +128,25 @@ def test_one_forecast_build_per_round():
     assert built.count("interval/forecast") == rounds
     assert built.count("interval/high") == built.count("interval/low") == 1
     assert not _STAGE2  # dropped when the run ends
+
+
+def test_reused_stage1_is_the_centralized_plan():
+    """Stage 1 built once with zero-need headroom rows solves like the centralized scheme,
+    and a raised need gives the same plan as a model built with that need (the hook)."""
+    from flexnet.uncertainty.interval import _CentralizedStage1, _headroom_hook
+
+    system = subcase(("DSO1",), 4)
+    stage1 = _CentralizedStage1(system, {})
+    zero = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
+        np.zeros(system.n("dso")), coords={"dso": system.ds.dso.values})
+    first = stage1.solve(zero, zero).dataset.attrs["objective"]
+    plain = flexnet.solve(system, "centralized").dataset.attrs["objective"]
+    assert first == pytest.approx(plain, rel=1e-9)
+    # the whole BESS rating held back for upward deviations in every hour
+    need = zero + float(system.ds.storage_p_max.sum())
+    warm = stage1.solve(need, zero).dataset.attrs["objective"]
+    built = flexnet.solve(system, "centralized", hook=_headroom_hook(system, need, zero))
+    assert warm == pytest.approx(built.dataset.attrs["objective"], rel=1e-9)
+    # the rows do bind: more headroom than the BESS can give makes stage 1 infeasible
+    with pytest.raises(flexnet.InfeasibleError, match="BESS headroom"):
+        stage1.solve(zero + 1e4, zero)

@@ -359,31 +359,100 @@ def _outcome(m: linopy.Model, system: System) -> xr.Dataset:
 
 def _headroom_hook(system: System, need_up: xr.DataArray, need_down: xr.DataArray):
     """Stage-1 constraints reserving BESS power and one hour of energy per DSO and hour."""
-    ds = system.ds
 
     def hook(m: linopy.Model) -> None:
-        if not system.n("storage"):
-            return
-        owner, dsos = asset_dso(system, "storage_node"), ds.indexes["dso"]
-        ch, dis = m.variables["Storage-p-charge"], m.variables["Storage-p-discharge"]
-        soc = m.variables["Storage-soc"]
-        e = ds.storage_e_max
-        pmax = aggregate_const(ds.storage_p_max, owner, dsos)
-        lo = aggregate_const(ds.storage_eta_d * ds.storage_soc_min * e, owner, dsos)
-        hi = aggregate_const(ds.storage_soc_max * e / ds.storage_eta_c, owner, dsos)
-        up, down = need_up > 1e-9, need_down > 1e-9
-        if bool(up.any()):
-            m.add_constraints(aggregate(ch - dis, owner, "dso", dsos) >= need_up - pmax,
-                              name="Storage-headroom-up-power", mask=up)
-            m.add_constraints(aggregate(ds.storage_eta_d * soc, owner, "dso", dsos)
-                              >= need_up + lo, name="Storage-headroom-up-energy", mask=up)
-        if bool(down.any()):
-            m.add_constraints(aggregate(dis - ch, owner, "dso", dsos) >= need_down - pmax,
-                              name="Storage-headroom-down-power", mask=down)
-            m.add_constraints(aggregate(-1.0 * soc / ds.storage_eta_c, owner, "dso", dsos)
-                              >= need_down - hi, name="Storage-headroom-down-energy", mask=down)
+        _add_headroom(m, system, need_up, need_down, need_up > 1e-9, need_down > 1e-9)
 
     return hook
+
+
+#: the headroom rows and the need (up or down) in their right-hand side
+_HEADROOM = {"Storage-headroom-up-power": "up", "Storage-headroom-up-energy": "up",
+             "Storage-headroom-down-power": "down", "Storage-headroom-down-energy": "down"}
+
+
+def _add_headroom(m: linopy.Model, system: System, need_up: xr.DataArray,
+                  need_down: xr.DataArray, up: xr.DataArray, down: xr.DataArray) -> None:
+    """Rows ``… ≥ need + offset`` (see :func:`_headroom_hook`) where ``up``/``down`` hold.
+
+    Every row's right-hand side is the need plus a constant, so with need = 0 each row
+    only restates a BESS limit (the charge–discharge balance within the rating, the state
+    of charge within its band) and cannot cut anything off.
+    """
+    ds = system.ds
+    if not system.n("storage"):
+        return
+    owner, dsos = asset_dso(system, "storage_node"), ds.indexes["dso"]
+    ch, dis = m.variables["Storage-p-charge"], m.variables["Storage-p-discharge"]
+    soc = m.variables["Storage-soc"]
+    e = ds.storage_e_max
+    pmax = aggregate_const(ds.storage_p_max, owner, dsos)
+    lo = aggregate_const(ds.storage_eta_d * ds.storage_soc_min * e, owner, dsos)
+    hi = aggregate_const(ds.storage_soc_max * e / ds.storage_eta_c, owner, dsos)
+    if bool(up.any()):
+        m.add_constraints(aggregate(ch - dis, owner, "dso", dsos) >= need_up - pmax,
+                          name="Storage-headroom-up-power", mask=up)
+        m.add_constraints(aggregate(ds.storage_eta_d * soc, owner, "dso", dsos)
+                          >= need_up + lo, name="Storage-headroom-up-energy", mask=up)
+    if bool(down.any()):
+        m.add_constraints(aggregate(dis - ch, owner, "dso", dsos) >= need_down - pmax,
+                          name="Storage-headroom-down-power", mask=down)
+        m.add_constraints(aggregate(-1.0 * soc / ds.storage_eta_c, owner, "dso", dsos)
+                          >= need_down - hi, name="Storage-headroom-down-energy", mask=down)
+
+
+class _CentralizedStage1:
+    """Stage 1 under ``centralized``, built once per run and re-solved warm.
+
+    The headroom rows exist from the start for every DSO with BESS and every hour, at
+    need = 0 (where they restate BESS limits); a repair round only raises their
+    right-hand sides and re-solves from the last basis instead of building stage 1 again.
+    """
+
+    def __init__(self, system: System, options: dict[str, Any]) -> None:
+        from flexnet.coordination.centralized import build_centralized
+
+        self.system = system
+        self.formulation = options.get("formulation", "angle")
+        opts = {k: v for k, v in options.items() if k != "formulation"}
+        m = build_centralized(system, self.formulation)
+        if system.n("storage"):  # a row for every DSO with BESS and every hour, at need = 0
+            zero = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
+                np.zeros(system.n("dso")), coords={"dso": system.ds.dso.values})
+            has = (aggregate_const(system.ds.storage_p_max, asset_dso(system, "storage_node"),
+                                   system.ds.indexes["dso"]) > 0).broadcast_like(zero)
+            _add_headroom(m, system, zero, zero, has, has)
+        self.lp = PersistentLP(m, opts, name="centralized")
+        lower = np.asarray(self.lp.h.getLp().row_lower_, dtype=float)
+        self.rows = {}
+        for name in _HEADROOM:
+            if name in m.constraints:
+                lab = m.constraints[name].labels
+                pos = self.lp.rows(name)
+                ok = lab.values.ravel() >= 0
+                self.rows[name] = (lab, pos[ok], lower[pos[ok]], ok)
+
+    def solve(self, need_up: xr.DataArray, need_down: xr.DataArray) -> Result:
+        """Re-solve with ``need`` MW of BESS headroom per DSO and hour; the stage-1 result."""
+        from flexnet.results import extract, finalize
+        from flexnet.solver import diagnose_infeasibility
+
+        h = self.lp.h
+        for name, (lab, pos, base, ok) in self.rows.items():
+            need = need_up if _HEADROOM[name] == "up" else need_down
+            add = need.broadcast_like(lab).transpose(*lab.dims).values.ravel()[ok]
+            h.changeRowsBounds(pos.size, pos.astype(np.int32), base + add,
+                               np.full(pos.size, np.inf))
+        status = self.lp.run()
+        if status != "optimal":
+            raise InfeasibleError("stage 1 is not solvable with this BESS headroom",
+                                  scheme="interval", status=status,
+                                  hint=diagnose_infeasibility(self.system) or "")
+        self.lp.assign()
+        m = self.lp.model
+        return finalize(extract(m, self.system), self.system, scheme="centralized",
+                        status=status, objective=self.lp.base_objective(),
+                        extra={"formulation": self.formulation})
 
 
 def aggregate_const(values: xr.DataArray, owner: xr.DataArray, index) -> xr.DataArray:
@@ -450,10 +519,13 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
     rounds, hook, stop = 0, None, ""
     plan = results = None
     kw = {"client": client, "parallel": client is not None}
+    # centralized stage 1 is built once and re-solved warm; others rebuild with a hook
+    stage1 = _CentralizedStage1(system, options) if scheme == "centralized" else None
     while True:
         rounds += 1
         try:
-            new_plan = SCHEMES[scheme](system, hook=hook, **options)
+            new_plan = (stage1.solve(need_up, need_down) if stage1 is not None
+                        else SCHEMES[scheme](system, hook=hook, **options))
         except InfeasibleError:
             if plan is None:
                 raise
