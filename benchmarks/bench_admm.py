@@ -64,6 +64,7 @@ def main(feeders: tuple[int, ...] = (10, 100)) -> pd.DataFrame:
         prev = pd.read_csv(old)
         prev = prev[~prev.feeders.isin(df.feeders)]
         df = pd.concat([prev, df], ignore_index=True).sort_values("feeders", kind="stable")
+        df = df.fillna({"worst_residual": "-"})  # a column older rows did not have
     write(df, "admm")
     return df
 

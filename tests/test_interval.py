@@ -148,5 +148,5 @@ def test_reused_stage1_is_the_centralized_plan():
     built = flexnet.solve(system, "centralized", hook=_headroom_hook(system, need, zero))
     assert warm == pytest.approx(built.dataset.attrs["objective"], rel=1e-9)
     # the rows do bind: more headroom than the BESS can give makes stage 1 infeasible
-    with pytest.raises(flexnet.InfeasibleError, match="BESS headroom"):
+    with pytest.raises(flexnet.InfeasibleError, match="BESS headroom reserved"):
         stage1.solve(zero + 1e4, zero)

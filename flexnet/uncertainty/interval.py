@@ -42,7 +42,7 @@ import xarray as xr
 from flexnet import blocks as b
 from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
-from flexnet.errors import DataError, InfeasibleError
+from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import dask_client, fan_out
 from flexnet.solver import PersistentLP, new_model, run_highs
 
@@ -444,10 +444,15 @@ class _CentralizedStage1:
             h.changeRowsBounds(pos.size, pos.astype(np.int32), base + add,
                                np.full(pos.size, np.inf))
         status = self.lp.run()
+        if "infeasible" in status:
+            reserved = bool((need_up > 0).any() or (need_down > 0).any())
+            raise InfeasibleError("stage 1 is infeasible" + (
+                " with the BESS headroom reserved for stage 2" if reserved else ""),
+                scheme="interval", status=status, hint=diagnose_infeasibility(self.system)
+                or "solve the case with scheme='centralized' to locate the cause")
         if status != "optimal":
-            raise InfeasibleError("stage 1 is not solvable with this BESS headroom",
-                                  scheme="interval", status=status,
-                                  hint=diagnose_infeasibility(self.system) or "")
+            raise SolverError("stage 1 stopped without an optimal solution", scheme="interval",
+                              status=status, hint="run with verbose=True to see HiGHS's log")
         self.lp.assign()
         m = self.lp.model
         return finalize(extract(m, self.system), self.system, scheme="centralized",
