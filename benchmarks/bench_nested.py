@@ -21,8 +21,8 @@ import flexnet
 from flexnet.solver import record_stats
 
 #: (DSOs, hours): from the size the test suite runs to the full default case
-LADDER = [(("DSO1",), 6), (("DSO1", "DSO2"), 4), (("DSO1", "DSO2"), 12), (None, 12),
-          (None, 24)]
+LADDER = [(("DSO1",), 6), (("DSO1", "DSO2"), 4), (("DSO1", "DSO2"), 12), (None, 6),
+          (None, 12), (None, 24)]
 
 
 def one(dsos: tuple[str, ...] | None, hours: int, time_limit: float) -> dict:

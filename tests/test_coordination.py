@@ -106,3 +106,17 @@ def test_drp_reward_follows_flexibility_requirement(default_case):
     assert float(rho.max()) == default_case.ds.attrs["drp_reward_max"]
     custom = drp_reward(default_case, mapping=lambda f, lo, hi: lo + 0 * f)
     assert float(custom.max()) == default_case.ds.attrs["drp_reward_min"]
+
+
+def test_midday_cut_ends_fleets_at_what_connected_evs_hold(default_case):
+    """Cut at 12 h, few EVs are plugged in at the last hour: the fleets end with their
+    initial energy or, where less fits, full (before, the cut case was infeasible)."""
+    s = default_case.select(hours=12)
+    ds = s.ds
+    last = ds.snapshot.values[-1]
+    cap = (ds.fleet_connected * ds.fleet_e_ev).sel(snapshot=last)
+    assert bool((cap < ds.fleet_e_init).any())  # the case this test is about
+    r = flexnet.solve(s, "centralized")
+    end = r["fleet_energy"].sel(snapshot=last)
+    np.testing.assert_array_less(np.minimum(ds.fleet_e_init, cap) - 1e-6, end.values)
+    np.testing.assert_array_less(end.values, cap.values + 1e-6)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from flexnet.blocks.common import coords, first, last, prev
 
 if TYPE_CHECKING:
@@ -20,7 +22,8 @@ def add_fleets(m: linopy.Model, system: System, *,
     - ``Fleet-energy-balance``: E_t = E_{t−1} + η P_c,t − P_d,t / η + E_arr,t − E_dep,t,
       E_{−1} = E_init. E_dep is the energy departing EVs must carry away, so the
       departure energy need holds whenever E_t ≥ 0.
-    - 0 ≤ E_t ≤ N_conn,t · E_ev (bounds); ``Fleet-energy-end``: E_{T−1} ≥ E_init
+    - 0 ≤ E_t ≤ N_conn,t · E_ev (bounds); ``Fleet-energy-end``:
+      E_{T−1} ≥ min(E_init, N_conn,T−1 · E_ev)
     - reserve: ``Fleet-r-up-limit`` r↑ ≤ P_c − P_d + v2g N_conn P̄_c,
       ``Fleet-r-down-limit`` r↓ ≤ N_conn P̄_c − P_c + P_d
     """
@@ -37,7 +40,10 @@ def add_fleets(m: linopy.Model, system: System, *,
     m.add_constraints(e - prev(e) - ds.fleet_eta * ch + dis / ds.fleet_eta
                       == ds.fleet_e_arrive - ds.fleet_e_depart + ds.fleet_e_init * first(system),
                       name="Fleet-energy-balance")
-    m.add_constraints(e >= ds.fleet_e_init, name="Fleet-energy-end", mask=last(system))
+    # ends the day with its initial energy, or as much as the EVs still connected hold (a
+    # horizon cut at midday, System.select(hours=12), leaves few EVs plugged in)
+    end = np.minimum(ds.fleet_e_init, ds.fleet_connected * ds.fleet_e_ev)
+    m.add_constraints(e >= end, name="Fleet-energy-end", mask=last(system))
     if not reserve:
         return 0
     ru = m.add_variables(lower=0, coords=c, name="Fleet-r-up")
