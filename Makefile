@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clustering.py
 	$(BIN)/python benchmarks/bench_admm.py
 	$(BIN)/python benchmarks/bench_interval.py
+	$(BIN)/python benchmarks/bench_nested.py
 	$(BIN)/python benchmarks/bench_sweep.py
 
 # the issue-7 target (2,000 TS buses x 500 feeders), synthetic and on ACTIVSg2000
