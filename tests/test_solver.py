@@ -78,6 +78,24 @@ def test_split_follows_cost_and_rhs_changes(system):
         np.testing.assert_allclose(x_s[cols] - up + down, target, atol=1e-6)
 
 
+def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
+    """After a whole run the blocks are tried again only every retry_split runs."""
+    split, whole = _pair(_synthetic())
+    split.retry_split = 3
+    cols = split.cols("Pcc-p")
+    rng = np.random.default_rng(3)
+    for _ in range(7):
+        price = split.cost[cols] + rng.normal(0, 5, cols.size)
+        for lp in (split, whole):
+            lp.set_cost(cols, price)
+            assert lp.run() == "optimal"
+        cur = split.cost.copy()
+        cur[cols] = price
+        assert cur @ split.values() == pytest.approx(cur @ whole.values(), rel=1e-9)
+    # blocks at runs 1, 4 and 7; every run ended with the whole LP
+    assert (split.block_tries, split.split_runs, split.whole_runs) == (3, 0, 7)
+
+
 def test_split_reports_an_infeasible_block():
     split, whole = _pair(case(flexnet.DEFAULT_CASE))
     row = split.rows("Bus-balance")[:1]
