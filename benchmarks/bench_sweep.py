@@ -11,6 +11,9 @@ Usage::
     python benchmarks/bench_sweep.py --smoke              # toy size, 6 h (the test suite)
     python benchmarks/bench_sweep.py --scheme centralized --formulation ptdf --name ptdf
 
+Rows of schemes and sizes a run does not cover stay in the results file, so one scheme
+can be re-run alone.
+
 Columns: ``vars``/``cons``/``nonzeros`` are the largest model the scheme solved (the sum
 over agents for hierarchical); ``build_s``, ``handoff_s`` and ``solve_s`` are summed over
 all its solves; ``overhead_pct`` = (build + hand-off) / solve.
@@ -98,6 +101,15 @@ def main(schemes: list[str], max_feeders: int | None = None, smoke: bool = False
     df = pd.DataFrame(rows)
     if smoke:
         return df
+    old = OUT / f"{name}.csv"
+    if old.exists():  # keep the rows of schemes and sizes this run did not cover
+        prev = pd.read_csv(old)
+        key = ["scheme", "ts_buses", "feeders"]
+        done = prev.set_index(key).index.isin(df.set_index(key).index)
+        order = {s: i for i, s in enumerate(LIMIT)}
+        df = pd.concat([prev[~done], df], ignore_index=True)
+        df = df.sort_values(["scheme", "feeders"], key=lambda c: c.map(order) if c.name ==
+                            "scheme" else c, kind="stable", ignore_index=True)
     write(df, name)
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for scheme, g in df.groupby("scheme", sort=False):
