@@ -59,6 +59,12 @@ def record_stats() -> Iterator[list[dict]]:
         _STATS.reset(token)
 
 
+def objective_constant(m: linopy.Model) -> float:
+    """The constant of ``m``'s objective, which linopy does not hand to HiGHS."""
+    expr = m.objective.expression
+    return float(expr.const.sum()) if hasattr(expr, "const") else 0.0
+
+
 def highs_of(m: linopy.Model) -> Any:
     """The ``highspy.Highs`` object of the last :func:`run_highs` solve of ``m``."""
     return _HIGHS.get(m)
@@ -289,8 +295,7 @@ class PersistentLP:
         self._vlabels = pd.Index(M.vlabels)
         self._clabels = pd.Index(M.clabels)
         self.cost = np.asarray(M.c, dtype=float).copy()
-        self.const = float(m.objective.expression.const.sum()) if hasattr(
-            m.objective.expression, "const") else 0.0
+        self.const = objective_constant(m)
         #: size and set-up time, in the row format of :func:`record_stats`
         self.stats = {"vars": int(self.h.getNumCol()), "cons": int(self.h.getNumRow()),
                       "nonzeros": int(self.h.getNumNz()),

@@ -133,12 +133,15 @@ def test_one_forecast_build_per_round():
 def test_reused_stage1_is_the_centralized_plan():
     """Stage 1 built once with zero-need headroom rows solves like the centralized scheme,
     and a raised need gives the same cost as a model built with that need (the hook)."""
-    from flexnet.uncertainty.interval import _CentralizedStage1, _headroom_hook
+    from flexnet.blocks.common import asset_dso
+    from flexnet.uncertainty.interval import _CentralizedStage1, _headroom_hook, aggregate_const
 
     system = subcase(("DSO1",), 4)
-    stage1 = _CentralizedStage1(system, {})
     zero = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
         np.zeros(system.n("dso")), coords={"dso": system.ds.dso.values})
+    cap = aggregate_const(system.ds.storage_p_max, asset_dso(system, "storage_node"),
+                          system.ds.indexes["dso"])
+    stage1 = _CentralizedStage1(system, {}, zero, cap)
     first = stage1.solve(zero, zero).dataset.attrs["objective"]
     plain = flexnet.solve(system, "centralized").dataset.attrs["objective"]
     assert first == pytest.approx(plain, rel=1e-9)

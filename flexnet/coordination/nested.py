@@ -40,7 +40,7 @@ from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError
 from flexnet.results import extract, finalize
-from flexnet.solver import highs_of, new_model, run_highs
+from flexnet.solver import highs_of, new_model, objective_constant, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -265,9 +265,7 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
         res[k] = v
     dso_payment = -float(bilinear_value(ll).solution.sum())
     info = highs_of(m).getInfo()
-    # linopy keeps the objective's constant out of HiGHS; add it to both ends of the gap
-    const = float(m.objective.expression.const.sum()) if hasattr(
-        m.objective.expression, "const") else 0.0
+    const = objective_constant(m)  # added to both ends of the gap
     extra = {"verify_objective_gap": float(check["objective_gap"]),
              "verify_dual_objective_gap": float(check["dual_objective_gap"]),
              **lmp_check,

@@ -409,19 +409,19 @@ class _CentralizedStage1:
     right-hand sides and re-solves from the last basis instead of building stage 1 again.
     """
 
-    def __init__(self, system: System, options: dict[str, Any]) -> None:
+    def __init__(self, system: System, options: dict[str, Any], zero: xr.DataArray,
+                 cap: xr.DataArray) -> None:
+        """``zero`` is a (snapshot, dso) need of 0 and ``cap`` each DSO's BESS rating, as
+        :func:`solve_interval` makes them."""
         from flexnet.coordination.centralized import build_centralized
 
         self.system = system
         self.formulation = options.get("formulation", "angle")
         opts = {k: v for k, v in options.items() if k != "formulation"}
         m = build_centralized(system, self.formulation)
-        if system.n("storage"):  # a row for every DSO with BESS and every hour, at need = 0
-            zero = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
-                np.zeros(system.n("dso")), coords={"dso": system.ds.dso.values})
-            has = (aggregate_const(system.ds.storage_p_max, asset_dso(system, "storage_node"),
-                                   system.ds.indexes["dso"]) > 0).broadcast_like(zero)
-            _add_headroom(m, system, zero, zero, has, has)
+        # a row for every DSO with BESS and every hour, at need = 0 (no-op without storage)
+        has = (cap > 0).broadcast_like(zero)
+        _add_headroom(m, system, zero, zero, has, has)
         self.lp = PersistentLP(m, opts, name="centralized")
         lower = np.asarray(self.lp.h.getLp().row_lower_, dtype=float)
         self.rows = {}
@@ -525,7 +525,7 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
     plan = results = None
     kw = {"client": client, "parallel": client is not None}
     # centralized stage 1 is built once and re-solved warm; others rebuild with a hook
-    stage1 = _CentralizedStage1(system, options) if scheme == "centralized" else None
+    stage1 = _CentralizedStage1(system, options, need_up, cap) if scheme == "centralized" else None
     while True:
         rounds += 1
         try:
