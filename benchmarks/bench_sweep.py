@@ -8,6 +8,7 @@ Usage::
 
     python benchmarks/bench_sweep.py                      # every scheme, its default ladder
     python benchmarks/bench_sweep.py --scheme hierarchical --max-feeders 500
+    python benchmarks/bench_sweep.py --scheme hierarchical --min-feeders 250 --max-feeders 250
     python benchmarks/bench_sweep.py --smoke              # toy size, 6 h (the test suite)
     python benchmarks/bench_sweep.py --scheme centralized --formulation ptdf --name ptdf
 
@@ -85,13 +86,15 @@ def one(scheme: str, buses: int, feeders: int, snapshots: int = 24,
 
 
 def main(schemes: list[str], max_feeders: int | None = None, smoke: bool = False,
-         name: str = "sweep", **extra) -> pd.DataFrame:
+         name: str = "sweep", min_feeders: int = 0, **extra) -> pd.DataFrame:
     rows = []
     for scheme in schemes:
         cap = LADDER[0][1] if smoke else (max_feeders or LIMIT[scheme])
         for buses, feeders in LADDER:
             if feeders > cap:
                 break
+            if feeders < min_feeders:
+                continue
             # the smoke test (tests/test_benchmarks.py) runs 6 hours to stay in seconds
             # a fresh process per run, so peak memory is that run's own
             with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
@@ -131,10 +134,13 @@ if __name__ == "__main__":
     p.add_argument("--scheme", action="append", choices=list(LIMIT),
                    help="scheme(s) to sweep (default: all)")
     p.add_argument("--max-feeders", type=int, help="stop the ladder above this many feeders")
+    p.add_argument("--min-feeders", type=int, default=0,
+                   help="skip the ladder's sizes below this many feeders")
     p.add_argument("--smoke", action="store_true", help="the toy size only, no files")
     p.add_argument("--name", default="sweep", help="output file stem in benchmarks/results")
     p.add_argument("--formulation", choices=["angle", "ptdf"],
                    help="TS network formulation (default: each scheme's own)")
     args = p.parse_args()
     extra = {"formulation": args.formulation} if args.formulation else {}
-    main(args.scheme or list(LIMIT), args.max_feeders, args.smoke, args.name, **extra)
+    main(args.scheme or list(LIMIT), args.max_feeders, args.smoke, args.name, args.min_feeders,
+         **extra)
