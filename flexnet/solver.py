@@ -377,6 +377,11 @@ class PersistentLP:
             con.dual = xr.DataArray(np.where(lab >= 0, y[lab], np.nan), con.labels.coords)
 
 
+#: SnapshotSplitLP: up to this many rows, whole-LP re-solves start from their own last
+#: optimum; above, from the hourly blocks' bases (measured at 135k and 390k rows)
+OWN_START_MAX_ROWS = 250_000
+
+
 class SnapshotSplitLP(PersistentLP):
     """A :class:`PersistentLP` solved one snapshot at a time while no time-coupling row binds.
 
@@ -406,10 +411,14 @@ class SnapshotSplitLP(PersistentLP):
     Change costs and row bounds through :meth:`set_cost` and :meth:`set_rhs` only: they
     keep the blocks and the whole LP in step. ``split_runs`` and ``whole_runs`` count how
     each run ended, ``block_tries`` how often the blocks were solved. After a whole run,
-    runs go straight to the whole LP, warm from its last optimum, and the blocks are
-    tried again every ``retry_split`` (10) runs: on the 600-bus synthetic TSO in ADMM,
-    whose ramps bind every iteration, a warm start from the blocks' bases made each
-    re-solve repair every ramp again.
+    runs of an LP with at most ``own_start_max_rows`` rows go straight to the whole LP,
+    warm from its last optimum, and the blocks are tried again every ``retry_split`` (10)
+    runs: on the 600-bus synthetic TSO in ADMM (135k rows), whose ramps bind every
+    iteration, a warm start from the blocks' bases made each re-solve repair every ramp
+    again. Larger LPs solve the blocks at every run and start the whole LP from their
+    bases: on the 2,000-bus TSO (390k rows) the start from the last optimum took ≈ 105 s
+    per ADMM iteration against ≈ 22–37 s from the blocks (benchmarks/README.md). The
+    crossover between the two sizes is not measured.
     """
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
@@ -423,6 +432,8 @@ class SnapshotSplitLP(PersistentLP):
         self.split_runs = self.whole_runs = 0
         #: with coupling rows binding, try the blocks again every this many runs
         self.retry_split = 10
+        #: larger LPs always start the whole LP from the blocks' bases (see Notes)
+        self.own_start_max_rows = OWN_START_MAX_ROWS
         self._whole_streak = 0
         self.block_tries = 0
         self._sol: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -510,13 +521,15 @@ class SnapshotSplitLP(PersistentLP):
     def run(self) -> str:
         """Solve block by block; fall back to the whole LP when a coupling row is violated.
 
-        Once a coupling row has bound, the next runs go straight to the whole LP, warm
-        from its own last optimum (iterative callers change it little between runs), and
-        the blocks are tried again only every :attr:`retry_split` runs.
+        Once a coupling row has bound, the next runs of an LP with at most
+        :attr:`own_start_max_rows` rows go straight to the whole LP, warm from its own last
+        optimum (iterative callers change it little between runs), and the blocks are
+        tried again only every :attr:`retry_split` runs.
         """
         import highspy
 
-        if self._whole_streak and self._whole_streak % self.retry_split:
+        own_start = self._row_snap.size <= self.own_start_max_rows
+        if own_start and self._whole_streak and self._whole_streak % self.retry_split:
             self._whole_streak += 1
             self._sol = None
             self.whole_runs += 1
@@ -552,9 +565,9 @@ class SnapshotSplitLP(PersistentLP):
                 if "status" in self.stats:
                     self.stats["status"] = status
                 return status
-        if status == "optimal" and not self.whole_runs:
-            # first whole solve: warm from the blocks, with the coupling slacks basic
-            # (later ones start from the whole LP's own last optimum, a closer point)
+        if status == "optimal" and (not self.whole_runs or not own_start):
+            # warm from the blocks, with the coupling slacks basic (after the first whole
+            # solve, LPs up to own_start_max_rows start from their own last optimum)
             basis = self.h.getBasis()
             col_status = np.empty(nc, dtype=object)
             row_status = np.full(nr, highspy.HighsBasisStatus.kBasic, dtype=object)

@@ -96,6 +96,23 @@ def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
     assert (split.block_tries, split.split_runs, split.whole_runs) == (3, 0, 7)
 
 
+def test_large_split_lp_solves_the_blocks_at_every_run():
+    """Above own_start_max_rows every run solves the blocks and starts the whole LP from them."""
+    split, whole = _pair(_synthetic())
+    split.own_start_max_rows = 0  # this LP counts as large
+    cols = split.cols("Pcc-p")
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        price = split.cost[cols] + rng.normal(0, 5, cols.size)
+        for lp in (split, whole):
+            lp.set_cost(cols, price)
+            assert lp.run() == "optimal"
+        cur = split.cost.copy()
+        cur[cols] = price
+        assert cur @ split.values() == pytest.approx(cur @ whole.values(), rel=1e-9)
+    assert (split.block_tries, split.split_runs, split.whole_runs) == (4, 0, 4)
+
+
 def test_split_reports_an_infeasible_block():
     split, whole = _pair(case(flexnet.DEFAULT_CASE))
     row = split.rows("Bus-balance")[:1]
