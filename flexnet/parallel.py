@@ -222,6 +222,18 @@ class ModelPool:
                 if replay:
                     self._holders[w].call(self._replay, replay).result()
 
+    def worker_loads(self, cost: Sequence[float]) -> list[float]:
+        """``cost`` summed over each worker's agents (serially: one total).
+
+        With per-agent solve seconds of one call, the largest entry is the busiest
+        worker's share of that call: what the call would take with no dispatch overhead.
+        """
+        cost = np.asarray(cost, dtype=float)
+        if not self.parallel or not self._holders:
+            return [float(cost.sum())]
+        where = np.asarray(self._where, dtype=object)
+        return [float(cost[where == w].sum()) for w in sorted(self._holders)]
+
     def rebalance(self, cost: Sequence[float], min_gain: float = 0.15) -> int:
         """Re-place the agents so that the workers' summed ``cost`` is even.
 

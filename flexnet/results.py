@@ -88,6 +88,8 @@ DERIVED: dict[str, tuple[str, str]] = {
     "admm_cost": ("$", "hierarchical: Σ subproblem costs at the iterate"),
     "admm_iteration_s": ("s", "hierarchical: wall time of the iteration"),
     "admm_largest_solve_s": ("s", "hierarchical: slowest subproblem solve in the iteration"),
+    "admm_busiest_worker_s": ("s", "hierarchical: largest sum of solve seconds over one "
+                              "worker's subproblems in the iteration (serial: over all)"),
     "admm_solve_sum_s": ("s", "hierarchical: Σ subproblem solve times in the iteration"),
     "admm_pcc_price": ("$/MWh", "hierarchical: daily mean PCC energy price per iteration"),
 }

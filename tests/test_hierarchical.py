@@ -78,6 +78,11 @@ def test_dask_and_serial_agree():
     assert ser.attrs["admm_iterations"] == par.attrs["admm_iterations"]
     np.testing.assert_allclose(ser.pcc_p, par.pcc_p, atol=1e-9)
     assert ser.attrs["total_cost"] == pytest.approx(par.attrs["total_cost"], rel=1e-12)
+    # serially the busiest "worker" does every solve; on 2 workers it does some of them
+    np.testing.assert_allclose(ser.admm_busiest_worker_s, ser.admm_solve_sum_s)
+    busiest, total = par.admm_busiest_worker_s.values, par.admm_solve_sum_s.values
+    assert np.all(busiest >= par.admm_largest_solve_s.values - 1e-12)
+    assert np.all(busiest < total)
 
 
 def test_needs_ts_and_dso():

@@ -371,8 +371,10 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         t_it = time.perf_counter()
         args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
         out = pool.call("step", args)
+        seconds = [o["seconds"] for o in out]
+        busiest = max(pool.worker_loads(seconds))  # before a rebalance moves agents
         if it == 0:  # even out the workers' loads by the measured solve times (exact: see rebalance)
-            moved = pool.rebalance([o["seconds"] for o in out])
+            moved = pool.rebalance(seconds)
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
         if bad:
             who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
@@ -395,7 +397,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         eps_dual = np.sqrt(2 * p) * eps_abs + eps_rel * np.sqrt((lam_t**2).sum() + (lam_d**2).sum())
         cost = float(sum(o["cost"] for o in out))
         rows.append((r, s, rho, cost, time.perf_counter() - t_it, lam_d[0].mean(axis=0),
-                     max(o["seconds"] for o in out), sum(o["seconds"] for o in out)))
+                     max(seconds), sum(seconds), busiest))
         bar.update()
         bar.set_postfix(r=f"{r:.2g}", s=f"{s:.2g}", rho=f"{rho:.3g}")
         if it > 0 and r <= eps_pri and s <= eps_dual:
@@ -417,6 +419,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         "admm_pcc_price": (("iteration", "dso"), np.stack([q[5] for q in rows])),
         "admm_largest_solve_s": ("iteration", [q[6] for q in rows]),
         "admm_solve_sum_s": ("iteration", [q[7] for q in rows]),
+        "admm_busiest_worker_s": ("iteration", [q[8] for q in rows]),
     }, coords={"iteration": it_idx, "dso": dsos})
     return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost,
                   "moved": moved}
