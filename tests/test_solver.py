@@ -78,13 +78,11 @@ def test_split_follows_cost_and_rhs_changes(system):
         np.testing.assert_allclose(x_s[cols] - up + down, target, atol=1e-6)
 
 
-def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
-    """After a whole run the blocks are tried again only every retry_split runs."""
-    split, whole = _pair(_synthetic())
-    split.retry_split = 3
+def _same_optimum_under_new_prices(split, whole, runs: int) -> None:
+    """Change the PCC prices ``runs`` times; split and whole LP must reach the same cost."""
     cols = split.cols("Pcc-p")
     rng = np.random.default_rng(3)
-    for _ in range(7):
+    for _ in range(runs):
         price = split.cost[cols] + rng.normal(0, 5, cols.size)
         for lp in (split, whole):
             lp.set_cost(cols, price)
@@ -92,6 +90,13 @@ def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
         cur = split.cost.copy()
         cur[cols] = price
         assert cur @ split.values() == pytest.approx(cur @ whole.values(), rel=1e-9)
+
+
+def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
+    """After a whole run the blocks are tried again only every retry_split runs."""
+    split, whole = _pair(_synthetic())
+    split.retry_split = 3
+    _same_optimum_under_new_prices(split, whole, runs=7)
     # blocks at runs 1, 4 and 7; every run ended with the whole LP
     assert (split.block_tries, split.split_runs, split.whole_runs) == (3, 0, 7)
 
@@ -100,16 +105,7 @@ def test_large_split_lp_solves_the_blocks_at_every_run():
     """Above own_start_max_rows every run solves the blocks and starts the whole LP from them."""
     split, whole = _pair(_synthetic())
     split.own_start_max_rows = 0  # this LP counts as large
-    cols = split.cols("Pcc-p")
-    rng = np.random.default_rng(3)
-    for _ in range(4):
-        price = split.cost[cols] + rng.normal(0, 5, cols.size)
-        for lp in (split, whole):
-            lp.set_cost(cols, price)
-            assert lp.run() == "optimal"
-        cur = split.cost.copy()
-        cur[cols] = price
-        assert cur @ split.values() == pytest.approx(cur @ whole.values(), rel=1e-9)
+    _same_optimum_under_new_prices(split, whole, runs=4)
     assert (split.block_tries, split.split_runs, split.whole_runs) == (4, 0, 4)
 
 
