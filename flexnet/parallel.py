@@ -249,8 +249,7 @@ class ModelPool:
             return 0
         cost = np.asarray(cost, dtype=float)
         addrs = sorted(self._holders)
-        before = {w: float(cost[[i for i, x in enumerate(self._where) if x == w]].sum())
-                  for w in addrs}
+        before = dict(zip(addrs, self.worker_loads(cost), strict=True))
         load = dict.fromkeys(addrs, 0.0)
         where = list(self._where)
         for i in np.argsort(-cost, kind="stable"):
