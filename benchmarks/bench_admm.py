@@ -50,6 +50,10 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
                 r = res.dataset
                 wall = time.perf_counter() - t
             it = int(r.attrs["admm_iterations"])
+            # per-iteration times, to see what the means hide (e.g. a TSO slower every 10th)
+            r[["admm_iteration_s", "admm_largest_solve_s", "admm_solve_sum_s",
+               "admm_busiest_worker_s"]].to_dataframe().to_csv(
+                OUT / f"admm_iterations_{f}_{workers or 'serial'}.csv")
             per = float(r.admm_iteration_s[1:].mean())  # iteration 0 solves cold
             big = float(r.admm_largest_solve_s[1:].mean())
             rows.append({"feeders": f, "buses": s.n("bus"), "workers": workers or "serial",
@@ -64,6 +68,7 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
                          "cost_gap_vs_central": f"{r.attrs['total_cost'] / central - 1:.1e}"
                          if np.isfinite(central) else "-",
                          "worst_residual": f"{max(residuals(res).values()):.1e}",
+                         "agents_moved": int(r.attrs["admm_agents_moved"]),
                          "peak_mb": round(mem.peak - mem.base, 1)})
     df = pd.DataFrame(rows)
     # time per iteration, serial over 2 workers (bench_cores.py gives this machine's ceiling)
@@ -73,7 +78,7 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
     if not prev.empty:  # keep the other sizes' latest rows
         prev = prev[~prev.feeders.isin(df.feeders)]
         df = pd.concat([prev, df], ignore_index=True).sort_values("feeders", kind="stable")
-        df = df.fillna({"worst_residual": "-", "busiest_worker_s": "-"})  # newer columns
+        df = df.fillna({"worst_residual": "-", "busiest_worker_s": "-", "agents_moved": "-"})  # newer columns
     write(df, "admm")
     return df
 
