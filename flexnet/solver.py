@@ -380,6 +380,9 @@ class PersistentLP:
 #: SnapshotSplitLP: up to this many rows, whole-LP re-solves start from their own last
 #: optimum; above, from the hourly blocks' bases (measured at 135k and 390k rows)
 OWN_START_MAX_ROWS = 250_000
+#: SnapshotSplitLP: an own-start re-solve needing more simplex iterations than this
+#: fraction of the rows sends the next ``retry_split`` runs the blocks' way
+OWN_START_MAX_ITERATIONS = 0.02
 
 
 class SnapshotSplitLP(PersistentLP):
@@ -419,6 +422,14 @@ class SnapshotSplitLP(PersistentLP):
     bases: on the 2,000-bus TSO (390k rows) the start from the last optimum took ≈ 105 s
     per ADMM iteration against ≈ 22–37 s from the blocks (benchmarks/README.md). The
     crossover between the two sizes is not measured.
+
+    The start from the last optimum is cheap only while the LP changes little. When an
+    own-start re-solve needs more simplex iterations than ``own_start_max_iterations``
+    (a fraction of the rows, 2 %), the next ``retry_split`` runs take the blocks' way.
+    On the 600-bus TSO in ADMM, where the residual balancing changes ρ, own-start
+    re-solves took 0.3 s while ρ held and 7–21 s (11k–19k iterations) for the seven
+    iterations after, against 3.9–5.2 s from the blocks' bases (docs/scaling.md).
+    The switch counts iterations, not seconds, so serial and dask runs stay identical.
     """
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
@@ -434,10 +445,13 @@ class SnapshotSplitLP(PersistentLP):
         self.retry_split = 10
         #: larger LPs always start the whole LP from the blocks' bases (see Notes)
         self.own_start_max_rows = OWN_START_MAX_ROWS
+        self.blocks_left = 0  # runs still to take the blocks' way after a costly own start
         self._whole_streak = 0
         self.block_tries = 0
         self._sol: tuple[np.ndarray, np.ndarray, float] | None = None
         nc, nr = int(self.h.getNumCol()), int(self.h.getNumRow())
+        #: own-start re-solves above this many simplex iterations switch to the blocks
+        self.own_start_max_iterations = OWN_START_MAX_ITERATIONS * nr
         col_snap = np.full(nc, -1)
         for key, var in m.variables.items():
             lab = var.labels
@@ -524,16 +538,16 @@ class SnapshotSplitLP(PersistentLP):
         Once a coupling row has bound, the next runs of an LP with at most
         :attr:`own_start_max_rows` rows go straight to the whole LP, warm from its own last
         optimum (iterative callers change it little between runs), and the blocks are
-        tried again only every :attr:`retry_split` runs.
+        tried again only every :attr:`retry_split` runs, or at every run for the next
+        :attr:`retry_split` runs after an own-start re-solve above
+        :attr:`own_start_max_iterations`.
         """
         import highspy
 
-        own_start = self._row_snap.size <= self.own_start_max_rows
+        own_start = self._row_snap.size <= self.own_start_max_rows and not self.blocks_left
+        self.blocks_left = max(self.blocks_left - 1, 0)
         if own_start and self._whole_streak and self._whole_streak % self.retry_split:
-            self._whole_streak += 1
-            self._sol = None
-            self.whole_runs += 1
-            return super().run()
+            return self._run_whole(own=True)
         t0 = time.perf_counter()
         self.block_tries += 1
         nc, nr = self._col_snap.size, self._row_snap.size
@@ -578,10 +592,18 @@ class SnapshotSplitLP(PersistentLP):
             basis.col_status, basis.row_status = col_status.tolist(), row_status.tolist()
             basis.valid, basis.alien = True, False
             self.h.setBasis(basis)
+            return self._run_whole(own=False)
+        return self._run_whole(own=own_start and self.whole_runs > 0)
+
+    def _run_whole(self, own: bool) -> str:
+        """The whole LP from the basis it holds; ``own``: that is its own last optimum."""
         self._sol = None
         self.whole_runs += 1
         self._whole_streak += 1
-        return super().run()
+        status = super().run()
+        if own and self.h.getInfo().simplex_iteration_count > self.own_start_max_iterations:
+            self.blocks_left = self.retry_split
+        return status
 
     def _solution(self) -> tuple[np.ndarray, np.ndarray, float]:
         return self._sol if self._sol is not None else super()._solution()

@@ -101,6 +101,17 @@ def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
     assert (split.block_tries, split.split_runs, split.whole_runs) == (3, 0, 7)
 
 
+def test_a_costly_own_start_sends_the_next_runs_the_blocks_way():
+    """After an own-start re-solve above own_start_max_iterations, retry_split block runs."""
+    split, whole = _pair(_synthetic())
+    split.retry_split = 3
+    split.own_start_max_iterations = -1  # every own-start re-solve counts as costly
+    _same_optimum_under_new_prices(split, whole, runs=7)
+    # run 1 blocks (first), 2 own start → costly, 3–5 blocks, 6 own start → costly, 7 blocks
+    assert (split.block_tries, split.split_runs, split.whole_runs) == (5, 0, 7)
+    assert split.blocks_left == 2
+
+
 def test_large_split_lp_solves_the_blocks_at_every_run():
     """Above own_start_max_rows every run solves the blocks and starts the whole LP from them."""
     split, whole = _pair(_synthetic())
