@@ -242,16 +242,20 @@ class ModelPool:
         where = np.asarray(self._where, dtype=object)
         return [float(cost[where == w].sum()) for w in sorted(self._holders)]
 
-    def rebalance(self, cost: Sequence[float], min_gain: float = 0.15) -> int:
+    def rebalance(self, cost: Sequence[float], min_gain: float = 0.05,
+                  spent: Sequence[float] | None = None, horizon: float | None = None) -> int:
         """Re-place the agents so that the workers' summed ``cost`` is even.
 
         Greedy longest-processing-time placement, heaviest agent first, each to the least
         loaded worker (its current one on ties). Applied only when it shortens the
         slowest worker's load by at least ``min_gain`` (a fraction). Moved agents are
         rebuilt on their new worker from the original objects and replay their history of
-        ``replay`` calls, as after a worker loss, so the results do not change. Replaying
-        repeats the moved agents' calls so far: rebalance early. Returns the number of
-        agents moved.
+        ``replay`` calls, as after a worker loss, so the results do not change.
+
+        Replaying repeats the moved agents' calls so far. Given ``spent`` (each agent's
+        seconds in those calls) and ``horizon`` (calls still to come), the move is made
+        only if the slowest worker's saving over the horizon exceeds the replays' summed
+        seconds. Returns the number of agents moved.
         """
         if not self.parallel or len(self._holders) < 2:
             return 0
@@ -267,6 +271,10 @@ class ModelPool:
         if max(load.values()) > (1 - min_gain) * max(before.values()):
             return 0
         moved = [i for i in range(len(where)) if where[i] != self._where[i]]
+        if spent is not None and horizon is not None and (
+                (max(before.values()) - max(load.values())) * horizon
+                <= float(np.asarray(spent, dtype=float)[moved].sum())):
+            return 0
         for w in addrs:
             out = [i for i in moved if self._where[i] == w]
             if out:

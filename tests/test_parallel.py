@@ -97,7 +97,9 @@ def test_model_pool_rebalance_moves_agents_and_keeps_their_state():
         zeroth = pool.call("step", [(0.5,)] * 4)
         first = pool.call("step", [(1.0,)] * 4)
         # round robin put agents 0 and 2 on one worker: loads 14 vs 5 → agent 2 moves
-        assert pool.rebalance([10.0, 4.0, 4.0, 1.0]) == 1
+        # the move saves 14 − 10 = 4 per call: not over 1 call if replaying agent 2 costs 5
+        assert pool.rebalance([10.0, 4.0, 4.0, 1.0], spent=[9, 9, 5, 9], horizon=1) == 0
+        assert pool.rebalance([10.0, 4.0, 4.0, 1.0], spent=[9, 9, 5, 9], horizon=2) == 1
         assert pool.rebalance([10.0, 4.0, 4.0, 1.0]) == 0  # balanced now
         second = pool.call("step", [(2.0,)] * 4)
     assert second[2][0] == first[1][0] != first[2][0]  # agent 2 now lives with agent 1

@@ -57,8 +57,8 @@ log = logging.getLogger("flexnet")
 
 #: most feeders in one DSO subproblem by default (see ``_groups``)
 GROUP_FEEDERS = 12
-#: ADMM iteration after which the agents are re-placed by their warm solve times (1..this)
-REBALANCE_AT = 2
+#: ADMM iterations after which the agents may be re-placed by their recent solve times
+REBALANCE_AT = (2, 5, 10, 20, 40, 80, 160)
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
 EXCHANGE = ("Pcc-p", "Pcc-r-up", "Pcc-r-down")
 #: added with VPP classification: TVPP reserve offered straight to the TSO
@@ -368,7 +368,8 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
     converged = False
     cost = np.nan
     moved = 0
-    warm: list[list[float]] = []  # per-agent solve seconds, up to the rebalance
+    spent = np.zeros(len(parts) + 1)  # per-agent solve seconds so far
+    spent_then, last = spent.copy(), 0  # at the last rebalance check (first: iteration 0)
     bar = tqdm(total=max_iter, desc="ADMM", disable=not show)
     for it in range(max_iter):
         t_it = time.perf_counter()
@@ -376,13 +377,17 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         out = pool.call("step", args)
         seconds = [o["seconds"] for o in out]
         busiest = max(pool.worker_loads(seconds))  # before a rebalance moves agents
-        if it <= REBALANCE_AT:
-            warm.append(seconds)
-        if it == REBALANCE_AT:
-            # even out the workers' loads by warm solve times: iteration 0's cold times
-            # rank the agents differently (at 300 feeders they left the busiest worker at
-            # 4.6 s against an even 3.6 s). Exact: moved agents replay their steps.
-            moved = pool.rebalance(np.mean(warm[1:], axis=0))
+        spent += seconds
+        if it == 0:  # cold solves: not a guide to the warm ones that follow
+            spent_then = spent.copy()
+        if it in REBALANCE_AT:
+            # even out the workers' loads by the warm solve times since the last check:
+            # they drift (the 600-bus TSO's went 0.3 → 1.5 s), and iteration 0's cold
+            # times rank the agents differently. Exact: moved agents replay their steps,
+            # so a move must save more over as many iterations again than the replays cost.
+            recent = (spent - spent_then) / (it - last)
+            moved += pool.rebalance(recent, spent=spent, horizon=it)
+            spent_then, last = spent.copy(), it
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
         if bad:
             who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
