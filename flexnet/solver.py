@@ -427,7 +427,7 @@ class SnapshotSplitLP(PersistentLP):
     own-start re-solve needs more simplex iterations than ``own_start_max_iterations``
     (a fraction of the rows, 2 %), the next ``retry_split`` runs take the blocks' way.
     On the 600-bus TSO in ADMM, where the residual balancing changes ρ, own-start
-    re-solves took 0.3 s while ρ held and 7–21 s (11k–19k iterations) for the seven
+    re-solves took 0.3 s while ρ held and 7–25 s (11k–19k iterations) for the seven
     iterations after, against 3.9–5.2 s from the blocks' bases (docs/scaling.md).
     The switch counts iterations, not seconds, so serial and dask runs stay identical.
     """
