@@ -18,8 +18,8 @@ from flexnet.errors import InfeasibleError, SolverError, UnboundedError
 if TYPE_CHECKING:
     from flexnet.grid.system import System
 
-__all__ = ["PersistentLP", "SnapshotSplitLP", "diagnose_infeasibility", "highs_options",
-           "new_model", "record_stats", "run_highs"]
+__all__ = ["PersistentLP", "SnapshotSplitLP", "assign_primal", "diagnose_infeasibility",
+           "highs_options", "new_model", "record_solve", "record_stats", "run_highs"]
 
 log = logging.getLogger("flexnet")
 
@@ -72,11 +72,17 @@ def highs_of(m: linopy.Model) -> Any:
 
 def _record(m: linopy.Model, name: str, h: Any, t_call: float, t_end: float, solve_s: float,
             status: str) -> None:
+    record_solve(m, name, int(h.getNumCol()), int(h.getNumRow()), int(h.getNumNz()), t_call,
+                 t_end, solve_s, status)
+
+
+def record_solve(m: linopy.Model, name: str, nvars: int, ncons: int, nonzeros: int,
+                 t_call: float, t_end: float, solve_s: float, status: str) -> None:
+    """Add a row to an active :func:`record_stats` (for solves not made by :func:`run_highs`)."""
     rows = _STATS.get()
     if rows is None:
         return
-    rows.append({"model": name, "vars": int(h.getNumCol()), "cons": int(h.getNumRow()),
-                 "nonzeros": int(h.getNumNz()),
+    rows.append({"model": name, "vars": nvars, "cons": ncons, "nonzeros": nonzeros,
                  "build_s": t_call - _CREATED.get(m, t_call),
                  "handoff_s": max(t_end - t_call - solve_s, 0.0), "solve_s": solve_s,
                  "status": status})
@@ -359,15 +365,8 @@ class PersistentLP:
         import xarray as xr
 
         m = self.model
-        m.status, m.termination_condition = "ok", condition
-        col_value, row_dual, m.objective._value = self._solution()
-        x = np.full(int(self._vlabels.max()) + 1, np.nan)
-        x[self._vlabels.values] = col_value
-        chosen = m.variables.data.values() if variables is None else [
-            m.variables[v] for v in variables if v in m.variables]
-        for var in chosen:
-            lab = var.labels.values
-            var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
+        col_value, row_dual, objective = self._solution()
+        assign_primal(m, col_value, objective, condition, variables, self._vlabels.values)
         if not duals or variables is not None:
             return
         y = np.full(int(self._clabels.max()) + 1, np.nan)
@@ -375,6 +374,27 @@ class PersistentLP:
         for con in m.constraints.data.values():
             lab = con.labels.values
             con.dual = xr.DataArray(np.where(lab >= 0, y[lab], np.nan), con.labels.coords)
+
+
+def assign_primal(m: linopy.Model, col_value: np.ndarray, objective: float,
+                  condition: str = "optimal", variables: Sequence[str] | None = None,
+                  vlabels: np.ndarray | None = None) -> None:
+    """Write column values (in the order of ``m.matrices``) onto ``m``'s variables by label.
+
+    ``vlabels`` (``m.matrices.vlabels``, if the caller has it) saves recomputing it.
+    """
+    import xarray as xr
+
+    m.status, m.termination_condition = "ok", condition
+    m.objective._value = objective
+    vl = np.asarray(m.matrices.vlabels if vlabels is None else vlabels)
+    x = np.full(int(vl.max()) + 1, np.nan)
+    x[vl] = col_value
+    chosen = m.variables.data.values() if variables is None else [
+        m.variables[v] for v in variables if v in m.variables]
+    for var in chosen:
+        lab = var.labels.values
+        var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
 
 
 #: SnapshotSplitLP: up to this many rows, whole-LP re-solves start from their own last

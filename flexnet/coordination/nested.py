@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,12 +37,20 @@ from flexnet.bilevel import (
     marginal_values,
     verify,
 )
+from flexnet.bilevel.decompose import BlockResult, blocks_of, milp_data, solve_by_blocks
 from flexnet.bilevel.engine import label_vector
 from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError
 from flexnet.results import extract, finalize
-from flexnet.solver import highs_of, new_model, objective_constant, run_highs
+from flexnet.solver import (
+    assign_primal,
+    highs_of,
+    new_model,
+    objective_constant,
+    record_solve,
+    run_highs,
+)
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -221,11 +231,35 @@ def _pcc_lmp_check(system: System, lmp: xr.DataArray, lmp_alone: xr.DataArray,
             "verify_lmp_outside_pcc": float(np.nan_to_num(outside, nan=np.inf).max(initial=0.0))}
 
 
-def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int = 2,
-                 hook: Callable[[linopy.Model], None] | None = None, warm_start: bool = True,
-                 **options: Any) -> Result:
-    """Solve the nested scheme and verify the lower level; see the module docstring."""
+def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e-6,
+                 max_retries: int = 2, hook: Callable[[linopy.Model], None] | None = None,
+                 warm_start: bool = True, max_rounds: int = 5, parallel: bool = False,
+                 workers: int | None = None, scheduler_address: str | None = None,
+                 progress: bool = True, **options: Any) -> Result:
+    """Solve the nested scheme and verify the lower level; see the module docstring.
+
+    Parameters
+    ----------
+    method : {"auto", "blocks", "milp"}
+        ``"blocks"``: hour-by-hour decomposition of the single-level MILP
+        (:mod:`flexnet.bilevel.decompose`): Lagrangian lower bounds from one small MILP
+        per hour and incumbents from a pattern master, until the gap is within
+        ``mip_gap`` (default 10⁻³ here). ``"milp"``: the whole MILP in one HiGHS solve
+        (``mip_gap`` default 10⁻⁴), from the centralized MIP start when ``warm_start``.
+        ``"auto"``: ``"blocks"`` unless a ``hook`` adds rows or ``warm_start`` is off
+        (the decomposition starts from the MIP start, which extra rows may cut off).
+    max_rounds : int
+        ``"blocks"``: most rounds (each: the hours' MILPs and one master).
+    parallel, workers, scheduler_address
+        ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler).
+    """
     options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
+    if method not in ("auto", "blocks", "milp"):
+        raise ValueError(f"nested: method must be 'auto', 'blocks' or 'milp', not {method!r}")
+    if method == "blocks" and (hook is not None or not warm_start):
+        raise ValueError("nested: method='blocks' starts from the centralized MIP start; it "
+                         "cannot be used with a hook or warm_start=False (use method='milp')")
+    blocks = method == "blocks" or (method == "auto" and hook is None and warm_start)
     if "time_limit" not in options:
         options["time_limit"] = DEFAULT_TIME_LIMIT
         log.warning("nested: no time_limit given, using %d s (time_limit=None disables it); "
@@ -238,6 +272,18 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
             hook(m)
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
+        if blocks:
+            by_blocks = _solve_by_blocks(system, m, ll, options, max_rounds=max_rounds,
+                                         parallel=parallel, workers=workers,
+                                         scheduler_address=scheduler_address, progress=progress)
+            status = by_blocks.status
+            binding = binding_bigms(ll)
+            if binding.empty or attempt == max_retries:
+                break
+            log.warning("nested: %d Big-M bounds binding; enlarging dual bounds x10",
+                        len(binding))
+            scale *= 10
+            continue
         with tempfile.TemporaryDirectory(prefix="flexnet-") as tmp:
             opts = dict(options)
             # the start is only KKT-consistent for the plain model (no extra hook rows)
@@ -264,8 +310,22 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
     for k, v in flex.items():
         res[k] = v
     dso_payment = -float(bilinear_value(ll).solution.sum())
-    info = highs_of(m).getInfo()
-    const = objective_constant(m)  # added to both ends of the gap
+    if blocks:
+        gap, upper, lower = by_blocks.gap, by_blocks.objective, by_blocks.bound
+        method_attrs = {"nested_method": "blocks", "blocks_rounds": len(by_blocks.rounds),
+                        "blocks_seconds": by_blocks.seconds}
+        if status != "optimal":
+            warnings.warn(f"nested: the block decomposition stopped ({status}) at a "
+                          f"{gap:.2e} gap; the plan is feasible and verified — raise "
+                          "max_rounds or time_limit, or use method='milp'",
+                          RuntimeWarning, stacklevel=2)
+    else:
+        info = highs_of(m).getInfo()
+        const = objective_constant(m)  # added to both ends of the gap
+        gap = float(info.mip_gap)
+        upper = float(info.objective_function_value) + const
+        lower = float(info.mip_dual_bound) + const
+        method_attrs = {"nested_method": "milp"}
     extra = {"verify_objective_gap": float(check["objective_gap"]),
              "verify_dual_objective_gap": float(check["dual_objective_gap"]),
              **lmp_check,
@@ -275,11 +335,38 @@ def solve_nested(system: System, *, verify_tol: float = 1e-6, max_retries: int =
              "bigm_binding": len(binding), "bigm_scale": scale,
              "dso_payment": dso_payment,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
-             # the upper level's objective (DS costs + payment) and the bound HiGHS proved
-             "mip_gap": float(info.mip_gap),
-             "mip_objective": float(info.objective_function_value) + const,
-             "mip_dual_bound": float(info.mip_dual_bound) + const}
+             # the upper level's objective (DS costs + payment) and the proven bound on it
+             "mip_gap": gap, "mip_objective": upper, "mip_dual_bound": lower, **method_attrs}
     system_cost = float(check["objective_single_level"]) + float(
         sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
     return finalize(res, system, scheme="nested", status=status, objective=system_cost,
                     extra=extra)
+
+
+def _pattern(m: linopy.Model, ll) -> np.ndarray:
+    """Columns of the lower level's duals and complementarity binaries (matrix order)."""
+    vl = np.asarray(m.matrices.vlabels)
+    mask = np.zeros(int(vl.max()) + 1, dtype=bool)
+    for var in [*ll.duals.values(), *ll.binaries.values()]:
+        lab = var.labels.values
+        mask[lab[lab >= 0]] = True
+    return mask[vl]
+
+
+def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any],
+                     **kw: Any) -> BlockResult:
+    """Solve the single level hour by hour (:func:`flexnet.bilevel.decompose.solve_by_blocks`)
+    from the centralized MIP start and write the best plan onto ``m``."""
+    t_call = time.perf_counter()
+    start = kkt_start_vector(system, m, ll)
+    milp = milp_data(m)
+    t_solve = time.perf_counter()
+    out = solve_by_blocks(milp, blocks_of(m, "snapshot"), _pattern(m, ll), start,
+                          mip_gap=options.get("mip_gap", 1e-3),
+                          time_limit=options.get("time_limit"),
+                          threads=options.get("threads", 1), **kw)
+    assign_primal(m, out.x, out.objective - milp.const, condition=out.status)
+    t_end = time.perf_counter()
+    record_solve(m, "nested", milp.A.shape[1], milp.A.shape[0], milp.A.nnz, t_call, t_end,
+                 t_end - t_solve, out.status)
+    return out
