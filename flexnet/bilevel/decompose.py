@@ -41,8 +41,8 @@ from flexnet.parallel import dask_client, fan_out
 if TYPE_CHECKING:
     import linopy
 
-__all__ = ["BlockResult", "Milp", "blocks_of", "lagrangian_bound", "milp_data",
-           "pattern_master", "solve_by_blocks"]
+__all__ = ["BlockResult", "Milp", "blocks_of", "coupling_rows", "lagrangian_bound",
+           "milp_data", "pattern_master", "solve_by_blocks"]
 
 log = logging.getLogger("flexnet")
 
@@ -109,6 +109,11 @@ def _row_blocks(A: sp.csr_matrix, block: np.ndarray) -> np.ndarray:
     lo[nonempty] = np.minimum.reduceat(cb, starts)
     hi[nonempty] = np.maximum.reduceat(cb, starts)
     return np.where(lo == hi, lo, -1)  # empty rows: −2, in no block and not coupling
+
+
+def coupling_rows(A: sp.spmatrix, block: np.ndarray) -> np.ndarray:
+    """Rows whose columns lie in more than one block (a boolean mask)."""
+    return _row_blocks(sp.csr_matrix(A), block) == -1
 
 
 def _solve(A: sp.spmatrix, row_lower, row_upper, cost, col_lower, col_upper,

@@ -48,6 +48,8 @@ class LowerLevel:
     primal_bound: dict[str, xr.DataArray] = field(default_factory=dict)
     #: constraints whose slack Big-M came from a hint (derived ones cannot cut anything off)
     hinted: set[str] = field(default_factory=set)
+    #: the rows :func:`add_kkt` added (stationarity and complementarity)
+    kkt_rows: list[str] = field(default_factory=list)
 
 
 def declare_lower_level(
@@ -197,11 +199,13 @@ def add_kkt(
         mu = ll.duals[name].fillna(0)  # masked rows are dropped by the constraint masks
         m.add_constraints(-sigma * mu - ll.dual_bound[name] * u <= 0, name=f"Comp-{name}-dual",
                           mask=ineq)
+        ll.kkt_rows.append(f"Comp-{name}-dual")
         # masked rows may carry an infinite rhs (a lifted bound that is +inf for some
         # entries); linopy rejects infinities before it applies the mask
         rhs = con.rhs.where(ineq, 0.0)
         m.add_constraints(sigma * (rhs - con.lhs) + mp * u <= mp, name=f"Comp-{name}-slack",
                           mask=ineq)
+        ll.kkt_rows.append(f"Comp-{name}-slack")
         ll.binaries[name] = m.variables[f"Comp-{name}"]
         ll.primal_bound[name] = mp
     return ll
@@ -270,6 +274,7 @@ def _add_stationarity(ll: LowerLevel) -> None:
         cost = xr.DataArray(np.where(flat >= 0, c[np.maximum(flat, 0)], 0.0).reshape(
             var.labels.shape), coords=var.labels.coords, dims=var.labels.dims)
         m.add_constraints(lhs == cost, name=f"Stationarity-{name}", mask=var.labels != -1)
+        ll.kkt_rows.append(f"Stationarity-{name}")
 
 
 def bilinear_value(ll: LowerLevel) -> LinearExpression:

@@ -37,7 +37,13 @@ from flexnet.bilevel import (
     marginal_values,
     verify,
 )
-from flexnet.bilevel.decompose import BlockResult, blocks_of, milp_data, solve_by_blocks
+from flexnet.bilevel.decompose import (
+    BlockResult,
+    blocks_of,
+    coupling_rows,
+    milp_data,
+    solve_by_blocks,
+)
 from flexnet.bilevel.engine import label_vector
 from flexnet.blocks.network_ts import ptdf
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
@@ -272,6 +278,10 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
             hook(m)
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
+        if blocks and method == "auto" and _lower_level_couples_hours(m, ll):
+            log.info("nested: the TSO's rows couple the hours (ramps): its KKT system does "
+                     "not fall apart by hour, so the whole MILP is solved (method='milp')")
+            blocks = False
         if blocks:
             by_blocks = _solve_by_blocks(system, m, ll, options, max_rounds=max_rounds,
                                          parallel=parallel, workers=workers,
@@ -343,6 +353,22 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                     extra=extra)
 
 
+def _lower_level_couples_hours(m: linopy.Model, ll) -> bool:
+    """Whether a row of the lower level or of its KKT system spans several snapshots.
+
+    Then pricing the coupling rows would relax the lower level's optimality itself and
+    the hourly bound is weak (measured: −145,000 against an optimum of 40.8 with ramps
+    binding), so ``method="auto"`` solves the whole MILP instead.
+    """
+    M = m.matrices
+    cl = np.asarray(M.clabels)
+    mask = np.zeros(int(cl.max()) + 1, dtype=bool)
+    for name in [*ll.constraints, *ll.kkt_rows]:
+        lab = m.constraints[name].labels.values
+        mask[lab[lab >= 0]] = True
+    return bool((mask[cl] & coupling_rows(M.A, blocks_of(m, "snapshot"))).any())
+
+
 def _pattern(m: linopy.Model, ll) -> np.ndarray:
     """Columns of the lower level's duals and complementarity binaries (matrix order)."""
     vl = np.asarray(m.matrices.vlabels)
@@ -365,7 +391,9 @@ def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any
                           mip_gap=options.get("mip_gap", 1e-3),
                           time_limit=options.get("time_limit"),
                           threads=options.get("threads", 1), **kw)
-    assign_primal(m, out.x, out.objective - milp.const, condition=out.status)
+    # linopy knows no "max_rounds": a feasible plan short of the gap is "suboptimal" to it
+    assign_primal(m, out.x, out.objective - milp.const,
+                  condition=out.status if out.status != "max_rounds" else "suboptimal")
     t_end = time.perf_counter()
     record_solve(m, "nested", milp.A.shape[1], milp.A.shape[0], milp.A.nnz, t_call, t_end,
                  t_end - t_solve, out.status)
