@@ -21,7 +21,8 @@ HiGHS does on the whole MILP in 600 s and proves it within 0.1 % (benchmarks/REA
    candidate, so it is feasible.
 4. **Rounds.** A better incumbent gives new multipliers (step 1); otherwise y takes a
    Polyak subgradient step. Rounds stop when the gap (upper − lower)/|upper| is within
-   ``mip_gap``, at ``max_rounds``, or at the time limit.
+   ``mip_gap`` (status ``optimal``), after a round that moved neither bound
+   (``stalled``), at ``max_rounds`` or at the time limit.
 """
 
 from __future__ import annotations
@@ -313,6 +314,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
             bound, xb, blocks = lagrangian_bound(milp, block, y, start=x_inc,
                                                  options=opts(left()), client=client,
                                                  progress=progress)
+            raised = bound > lower + 1e-9 * max(1.0, abs(lower))
             lower = max(lower, bound)
             cands.append(xb)
             status, x_new, f_new = pattern_master(milp, block, pattern, cands, opts(left()))
@@ -332,6 +334,11 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
             out.x, out.objective, out.bound, out.gap = x_inc, f_inc, lower, gap
             if gap <= mip_gap:
                 out.status = "optimal"
+                break
+            if not (improved or raised):
+                # a subgradient round that moved neither bound: on the default case the
+                # next six did not either (the bound stayed at a 4.0e-4 gap)
+                out.status = "stalled"
                 break
             remaining = left()
             if remaining is not None and remaining <= 0:

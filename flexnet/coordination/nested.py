@@ -391,9 +391,10 @@ def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any
                           mip_gap=options.get("mip_gap", 1e-3),
                           time_limit=options.get("time_limit"),
                           threads=options.get("threads", 1), **kw)
-    # linopy knows no "max_rounds": a feasible plan short of the gap is "suboptimal" to it
+    # linopy knows no "max_rounds"/"stalled": a plan short of the gap is "suboptimal" to it
     assign_primal(m, out.x, out.objective - milp.const,
-                  condition=out.status if out.status != "max_rounds" else "suboptimal")
+                  condition=out.status if out.status in ("optimal", "time_limit")
+                  else "suboptimal")
     t_end = time.perf_counter()
     record_solve(m, "nested", milp.A.shape[1], milp.A.shape[0], milp.A.nnz, t_call, t_end,
                  t_end - t_solve, out.status)
