@@ -323,7 +323,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
     if blocks:
         gap, upper, lower = by_blocks.gap, by_blocks.objective, by_blocks.bound
         method_attrs = {"nested_method": "blocks", "blocks_rounds": len(by_blocks.rounds),
-                        "blocks_seconds": by_blocks.seconds}
+                        "blocks_seconds": by_blocks.seconds,
+                        "blocks_hour_solve_s": sum(r["block_s_sum"] for r in by_blocks.rounds)}
         if status != "optimal":
             warnings.warn(f"nested: the block decomposition stopped ({status}) at a "
                           f"{gap:.2e} gap; the plan is feasible and verified — raise "
