@@ -19,10 +19,13 @@ HiGHS does on the whole MILP in 600 s and proves it within 0.1 % (benchmarks/REA
    per block and candidate). Every one of its solutions is a solution of the whole MILP,
    so it gives an incumbent and an upper bound; the incumbent's pattern is always a
    candidate, so it is feasible.
-4. **Rounds.** A better incumbent gives new multipliers (step 1); otherwise y takes a
-   Polyak subgradient step. Rounds stop when the gap (upper − lower)/|upper| is within
-   ``mip_gap`` (status ``optimal``), after a round that moved neither bound
-   (``stalled``), at ``max_rounds`` or at the time limit.
+4. **Rounds.** A better incumbent gives new multipliers (step 1) and another round.
+   Rounds stop when the gap (upper − lower)/|upper| is within ``mip_gap`` (status
+   ``optimal``), when the master found no better plan (``stalled``: the next round
+   would repeat this one), at ``max_rounds`` or at the time limit. Polyak subgradient
+   steps on y instead (step factors 1, 0.1, 0.02) raised the bound in none of 4 rounds
+   on the 4 DSOs × 12 h cut and none of 6 on the full default case, so they are not
+   taken.
 """
 
 from __future__ import annotations
@@ -294,7 +297,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
             (viol > milp.row_upper + 1e-6 * (1 + np.abs(milp.row_upper))).any():
         raise ValueError("block decomposition: the start is not feasible for the MILP")
     x_inc, f_inc = start, milp.objective(start)
-    lower, y, cands = -np.inf, None, [start]
+    lower, cands = -np.inf, [start]
     out = BlockResult(x_inc, f_inc, lower, np.inf, "max_rounds")
 
     def opts(limit: float | None) -> dict[str, Any]:
@@ -306,23 +309,18 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
 
     with (dask_client(workers, scheduler_address) if parallel
           else contextlib.nullcontext()) as client:
-        improved = True
         for r in range(max_rounds):
             t_r = time.perf_counter()
-            if improved or y is None:
-                y = _multipliers(milp, x_inc, coupling, opts(left()))
+            y = _multipliers(milp, x_inc, coupling, opts(left()))
             bound, xb, blocks = lagrangian_bound(milp, block, y, start=x_inc,
                                                  options=opts(left()), client=client,
                                                  progress=progress)
-            raised = bound > lower + 1e-9 * max(1.0, abs(lower))
             lower = max(lower, bound)
             cands.append(xb)
             status, x_new, f_new = pattern_master(milp, block, pattern, cands, opts(left()))
             improved = x_new is not None and f_new < f_inc - 1e-9 * max(1.0, abs(f_inc))
             if improved:
                 x_inc, f_inc = x_new, f_new
-            else:  # same incumbent, same multipliers: step along the subgradient instead
-                y = _subgradient_step(milp, y, xb, coupling, f_inc - bound)
             gap = (f_inc - lower) / max(abs(f_inc), 1e-9)
             out.rounds.append({"round": r, "lower": bound, "best_lower": lower,
                                "upper": f_inc, "gap": gap, "master_status": status,
@@ -335,9 +333,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
             if gap <= mip_gap:
                 out.status = "optimal"
                 break
-            if not (improved or raised):
-                # a subgradient round that moved neither bound: on the default case the
-                # next six did not either (the bound stayed at a 4.0e-4 gap)
+            if not improved:  # same incumbent, same multipliers: a round would repeat
                 out.status = "stalled"
                 break
             remaining = left()
@@ -346,18 +342,4 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
                 break
     out.seconds = time.perf_counter() - t0
     return out
-
-
-def _subgradient_step(milp: Milp, y: np.ndarray, xb: np.ndarray, coupling: np.ndarray,
-                      gap: float) -> np.ndarray:
-    """A Polyak step y + s·g with g_i = b_i(y) − a_iᵀx on the coupling rows."""
-    act = milp.A @ xb
-    lo, up = milp.row_lower, milp.row_upper
-    g = np.where(y > 0, lo - act, np.where(y < 0, up - act, np.where(
-        act < lo, lo - act, np.where(act > up, up - act, 0.0))))
-    g = np.where(coupling, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
-    norm = float(g @ g)
-    if norm <= 0 or gap <= 0:
-        return y
-    return _valid_signs(milp, y + (gap / norm) * g)
 
