@@ -103,6 +103,10 @@ def test_nested_methods_agree_and_are_validated():
     assert abs(a["mip_objective"] - b["mip_objective"]) <= 1e-6 * abs(b["mip_objective"])
     assert a["verify_passed"] == 1
     assert a["bigm_binding"] == 0
+    # unset options arrive as None from the CLI
+    c = flexnet.solve(s, "nested", mip_gap=None, threads=None, time_limit=None).dataset.attrs
+    assert c["nested_method"] == "blocks"
+    assert c["status"] == "optimal"
     with pytest.raises(ValueError, match="method must be"):
         flexnet.solve(s, "nested", method="lagrange")
     with pytest.raises(ValueError, match="cannot be used with a hook"):

@@ -370,6 +370,10 @@ def _lower_level_couples_hours(m: linopy.Model, ll) -> bool:
     return bool((mask[cl] & coupling_rows(M.A, blocks_of(m, "snapshot"))).any())
 
 
+def _given(options: dict[str, Any], key: str, default: Any) -> Any:
+    return default if options.get(key) is None else options[key]
+
+
 def _pattern(m: linopy.Model, ll) -> np.ndarray:
     """Columns of the lower level's duals and complementarity binaries (matrix order)."""
     vl = np.asarray(m.matrices.vlabels)
@@ -389,9 +393,10 @@ def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any
     milp = milp_data(m)
     t_solve = time.perf_counter()
     out = solve_by_blocks(milp, blocks_of(m, "snapshot"), _pattern(m, ll), start,
-                          mip_gap=options.get("mip_gap", 1e-3),
+                          # the CLI passes unset options as None
+                          mip_gap=_given(options, "mip_gap", 1e-3),
                           time_limit=options.get("time_limit"),
-                          threads=options.get("threads", 1), **kw)
+                          threads=_given(options, "threads", 1), **kw)
     # linopy knows no "max_rounds"/"stalled": a plan short of the gap is "suboptimal" to it
     assign_primal(m, out.x, out.objective - milp.const,
                   condition=out.status if out.status in ("optimal", "time_limit")
