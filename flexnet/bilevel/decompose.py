@@ -197,7 +197,7 @@ class BlockResult:
     bound: float
     gap: float
     status: str
-    rounds: list[dict[str, float]] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -230,10 +230,16 @@ def lagrangian_bound(milp: Milp, block: np.ndarray, y: np.ndarray, *,
                   progress=progress, desc="blocks")
     x = np.zeros(milp.A.shape[1])
     for b, o in enumerate(out):
-        if o["x"] is None:
+        cols = order[cuts[b]:cuts[b + 1]]
+        if o["x"] is not None:
+            x[cols] = o["x"]
+        elif start is not None:  # e.g. unbounded at these prices: no bound, keep the start
+            log.warning("block decomposition: block %d ended %r; its bound is -inf", b,
+                        o["status"])
+            o["bound"], x[cols] = -np.inf, start[cols]
+        else:
             raise RuntimeError(f"block decomposition: block {b} ended {o['status']!r} "
                                "without a solution")
-        x[order[cuts[b]:cuts[b + 1]]] = o["x"]
     return const + sum(o["bound"] for o in out), x, out
 
 

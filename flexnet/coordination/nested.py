@@ -8,7 +8,11 @@
   form), with P_pcc and R as parameters.
 - **Single level.** The TSO LP is replaced by its KKT conditions with Big-M
   complementarity (:mod:`flexnet.bilevel`), and the bilinear λ·P_pcc − π·R by the
-  strong-duality identity Σ μ_i b_i x = μᵀr − cᵀy. The result is a MILP for HiGHS.
+  strong-duality identity Σ μ_i b_i x = μᵀr − cᵀy. The result is a MILP.
+- **Solving it.** By default hour by hour (``method="blocks"``,
+  :mod:`flexnet.bilevel.decompose`, flexnet's own method): Lagrangian bounds from one
+  small MILP per hour and plans from a master over the hours' KKT patterns. When a TSO
+  row couples hours (ramps), or with ``method="milp"``, HiGHS solves the whole MILP.
 - **Verification.** The TSO LP is re-solved alone at the DSOs' decision; the objective
   and the LMPs at the PCC buses must agree, and no Big-M may bind. If one binds, the dual
   bounds are enlarged ×10 and the MILP is solved again (at most twice).
