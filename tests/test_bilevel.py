@@ -18,9 +18,11 @@ from flexnet.bilevel import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    lower_level_lp,
     marginal_values,
     verify,
 )
+from flexnet.bilevel.engine import _basis_holds
 from flexnet.errors import DataError
 
 
@@ -157,6 +159,17 @@ def test_marginal_values_bracket_the_price_at_a_kink():
     assert low.dims == ("hour",)
     price = ll.duals["bal"].solution.values  # the single level's price, one optimal dual
     assert ((price >= low.values - 1e-6) & (price <= high.values + 1e-6)).all()
+    # the basis screen skips the re-solves at hours 0 and 2 only, with the same answer
+    lp = lower_level_lp(ll)
+    lp["h"].run()
+    col = {label: j for j, label in enumerate(lp["vl"])}
+    cols = [col[label] for label in m.variables["d"].labels.values]
+    holds, slope = _basis_holds(lp["h"], lp, lp["sub"].tocsc()[:, cols], 1e-3)
+    assert holds.tolist() == [True, False, True]
+    np.testing.assert_allclose(slope[[0, 2]], [10, 30])
+    slow_low, slow_high = marginal_values(ll, "d", screen=False)
+    np.testing.assert_allclose(slow_low.values, low.values, atol=1e-9)
+    np.testing.assert_allclose(slow_high.values, high.values, atol=1e-9)
 
 
 def test_partly_infinite_bounds_are_lifted_where_finite():

@@ -119,3 +119,20 @@ def test_dask_and_serial_blocks_give_identical_plans(small):
     dask = solve_by_blocks(*args, mip_gap=1e-6, max_rounds=2, parallel=True, workers=2)
     assert np.array_equal(serial.x, dask.x)
     assert serial.bound == dask.bound
+
+
+def test_lmp_ranges_screened_as_re_solved():
+    """The basis screen in marginal_values gives the re-solves' answer on a nested plan."""
+    from flexnet.bilevel import lower_level_lp, marginal_values, verify
+    from flexnet.coordination.nested import _solve_by_blocks
+
+    s = subcase(("DSO1", "DSO2"), 4)
+    m, ll, _ = build_nested(s)
+    _solve_by_blocks(s, m, ll, {"time_limit": 60})
+    ranges = []
+    for screen in (True, False):
+        lp = lower_level_lp(ll)
+        verify(ll, lp=lp)
+        ranges.append(marginal_values(ll, "Pcc-p", lp=lp, screen=screen))
+    for fast, slow in zip(*ranges, strict=True):
+        np.testing.assert_allclose(fast.values, slow.values, atol=1e-5)
