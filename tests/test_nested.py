@@ -9,6 +9,7 @@ from conftest import case, subcase
 
 import flexnet
 from flexnet.checks import residuals
+from flexnet.coordination.nested import build_nested, kkt_start_vector
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +72,6 @@ def test_default_case_verifies():
     assert a["status"] == "optimal"
     assert a["mip_dual_bound"] <= a["mip_objective"]
     assert a["mip_gap"] <= 1e-3
-    from flexnet.coordination.nested import build_nested, kkt_start_vector
-
     m, ll, _ = build_nested(s)
     start = float(m.matrices.c @ kkt_start_vector(s, m, ll))
     assert a["mip_objective"] < start * (1 - 0.01)     # the DSOs pay > 1 % less
