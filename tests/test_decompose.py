@@ -30,7 +30,7 @@ def small():
                milp.col_upper, milp.integer, {"mip_rel_gap": 1e-9, "threads": 1})
     assert h.modelStatusToString(h.getModelStatus()) == "Optimal"
     opt = float(h.getInfo().objective_function_value) + milp.const
-    return {"milp": milp, "block": blocks_of(m, "snapshot"), "pattern": _pattern(m, ll),
+    return {"milp": milp, "block": blocks_of(m, "snapshot"), "pattern": _pattern(ll, milp),
             "start": kkt_start_vector(s, m, ll), "opt": opt}
 
 
@@ -128,7 +128,8 @@ def test_lmp_ranges_screened_as_re_solved():
 
     s = subcase(("DSO1", "DSO2"), 4)
     m, ll, _ = build_nested(s)
-    _solve_by_blocks(s, m, ll, {"time_limit": 60})
+    milp = milp_data(m)
+    _solve_by_blocks(s, m, ll, milp, blocks_of(m, "snapshot", milp.vlabels), {"time_limit": 60})
     ranges = []
     for screen in (True, False):
         lp = lower_level_lp(ll)

@@ -63,34 +63,45 @@ class Milp:
     col_upper: np.ndarray
     integer: np.ndarray
     const: float = 0.0
+    #: linopy labels of the columns and rows, in matrix order (empty if not from linopy)
+    vlabels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    clabels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def objective(self, x: np.ndarray) -> float:
         return float(self.cost @ x) + self.const
 
 
 def milp_data(m: linopy.Model) -> Milp:
-    """The MILP of a linopy model, in the column and row order of ``m.matrices``."""
+    """The MILP of a linopy model, in the column and row order of ``m.matrices``.
+
+    One pass over ``m.matrices`` (each access to it flattens the model again); the
+    labels are kept so that callers need not flatten it once more.
+    """
+    from flexnet.bilevel.engine import _row_bounds
     from flexnet.solver import objective_constant
 
     M = m.matrices
-    b, sense = np.asarray(M.b, dtype=float), np.asarray(M.sense)
+    lower, upper = _row_bounds(np.asarray(M.b, dtype=float), np.asarray(M.sense))
     vt = np.asarray(M.vtypes)
-    return Milp(A=sp.csr_matrix(M.A), row_lower=np.where(sense == "<", -np.inf, b),
-                row_upper=np.where(sense == ">", np.inf, b),
+    return Milp(A=sp.csr_matrix(M.A), row_lower=lower, row_upper=upper,
                 cost=np.asarray(M.c, dtype=float), col_lower=np.asarray(M.lb, dtype=float),
                 col_upper=np.asarray(M.ub, dtype=float), integer=(vt == "B") | (vt == "I"),
-                const=objective_constant(m))
+                const=objective_constant(m), vlabels=np.asarray(M.vlabels, dtype=np.int64),
+                clabels=np.asarray(M.clabels, dtype=np.int64))
 
 
-def blocks_of(m: linopy.Model, dim: str = "snapshot") -> np.ndarray:
+def blocks_of(m: linopy.Model, dim: str = "snapshot",
+              vlabels: np.ndarray | None = None) -> np.ndarray:
     """Each column's position along ``dim`` (its block), in the column order of ``m.matrices``.
+
+    ``vlabels``: ``m.matrices.vlabels`` if the caller has it (e.g. :attr:`Milp.vlabels`).
 
     Raises
     ------
     ValueError
         If a variable has no ``dim``: its columns belong to no block.
     """
-    vl = np.asarray(m.matrices.vlabels)
+    vl = np.asarray(m.matrices.vlabels if vlabels is None else vlabels)
     block = np.full(int(vl.max()) + 1, -1, dtype=np.int64)
     for name, var in m.variables.items():
         lab = var.labels
@@ -203,14 +214,16 @@ class BlockResult:
 
 def lagrangian_bound(milp: Milp, block: np.ndarray, y: np.ndarray, *,
                      start: np.ndarray | None = None, options: dict[str, Any] | None = None,
-                     client: Any = None, progress: bool = False
+                     client: Any = None, progress: bool = False,
+                     rows: np.ndarray | None = None
                      ) -> tuple[float, np.ndarray, list[dict[str, Any]]]:
     """L(y): the coupling rows priced by ``y``, every block's MILP solved on its own.
 
     Returns the bound, the block solutions as one column vector and per-block outcomes.
     ``y`` must be zero off the coupling rows and have valid signs (see module docstring).
+    ``rows``: each row's block, if the caller has it (the same for every ``y``).
     """
-    rows = _row_blocks(milp.A, block)
+    rows = _row_blocks(milp.A, block) if rows is None else rows
     cost = milp.cost - milp.A.T @ y
     const = milp.const + float(np.where(y > 0, y * np.nan_to_num(milp.row_lower, neginf=0),
                                         y * np.nan_to_num(milp.row_upper, posinf=0)).sum())
@@ -320,7 +333,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
             y = _multipliers(milp, x_inc, coupling, opts(left()))
             bound, xb, blocks = lagrangian_bound(milp, block, y, start=x_inc,
                                                  options=opts(left()), client=client,
-                                                 progress=progress)
+                                                 progress=progress, rows=rows)
             lower = max(lower, bound)
             cands.append(xb)
             status, x_new, f_new = pattern_master(milp, block, pattern, cands, opts(left()))

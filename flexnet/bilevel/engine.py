@@ -498,14 +498,10 @@ def _basis_holds(h: Any, lp: dict[str, Any], D: sp.csc_matrix,
     re-solve is needed. Returns (holds, slope) per column of ``D``.
     """
     sol = h.getSolution()
-    lo_r, hi_r = _row_bounds(lp["b"], lp["sense"])
-    lo_r = np.where(lo_r <= -highspy.kHighsInf, -np.inf, lo_r)
-    hi_r = np.where(hi_r >= highspy.kHighsInf, np.inf, hi_r)
+    lo_r, hi_r = _row_bounds(lp["b"], lp["sense"])  # highspy.kHighsInf is np.inf
     rv, y, cv = (np.asarray(v) for v in (sol.row_value, sol.row_dual, sol.col_value))
     lp_ = h.getLp()
     lo_c, hi_c = np.asarray(lp_.col_lower_), np.asarray(lp_.col_upper_)
-    lo_c, hi_c = np.where(lo_c <= -highspy.kHighsInf, -np.inf, lo_c), np.where(
-        hi_c >= highspy.kHighsInf, np.inf, hi_c)
     _, where = h.getBasicVariables()
     where = np.asarray(where)
     is_col = where >= 0

@@ -43,6 +43,7 @@ from flexnet.bilevel import (
 )
 from flexnet.bilevel.decompose import (
     BlockResult,
+    Milp,
     blocks_of,
     coupling_rows,
     milp_data,
@@ -282,12 +283,16 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
             hook(m)
         log.info("nested: %d binaries, %d variables, %d constraints",
                  sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
-        if blocks and method == "auto" and _lower_level_couples_hours(m, ll):
+        if blocks:  # m.matrices flattens the model on every access: do it once here
+            milp = milp_data(m)
+            block = blocks_of(m, "snapshot", milp.vlabels)
+        if blocks and method == "auto" and _lower_level_couples_hours(m, ll, milp, block):
             log.info("nested: the TSO's rows couple the hours (ramps): its KKT system does "
                      "not fall apart by hour, so the whole MILP is solved (method='milp')")
             blocks = False
         if blocks:
-            by_blocks = _solve_by_blocks(system, m, ll, options, max_rounds=max_rounds,
+            by_blocks = _solve_by_blocks(system, m, ll, milp, block, options,
+                                         max_rounds=max_rounds,
                                          parallel=parallel, workers=workers,
                                          scheduler_address=scheduler_address, progress=progress)
             status = by_blocks.status
@@ -358,45 +363,43 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                     extra=extra)
 
 
-def _lower_level_couples_hours(m: linopy.Model, ll) -> bool:
+def _in_order(items: list, order: np.ndarray) -> np.ndarray:
+    """Mask, in matrix ``order`` (labels), of the entries of these variables/constraints."""
+    mask = np.zeros(int(order.max()) + 1, dtype=bool)
+    for item in items:
+        lab = item.labels.values
+        mask[lab[lab >= 0]] = True
+    return mask[order]
+
+
+def _lower_level_couples_hours(m: linopy.Model, ll, milp: Milp, block: np.ndarray) -> bool:
     """Whether a row of the lower level or of its KKT system spans several snapshots.
 
     Then pricing the coupling rows would relax the lower level's optimality itself and
     the hourly bound is weak (measured: −145,000 against an optimum of 40.8 with ramps
     binding), so ``method="auto"`` solves the whole MILP instead.
     """
-    M = m.matrices
-    cl = np.asarray(M.clabels)
-    mask = np.zeros(int(cl.max()) + 1, dtype=bool)
-    for name in [*ll.constraints, *ll.kkt_rows]:
-        lab = m.constraints[name].labels.values
-        mask[lab[lab >= 0]] = True
-    return bool((mask[cl] & coupling_rows(M.A, blocks_of(m, "snapshot"))).any())
+    rows = [m.constraints[name] for name in [*ll.constraints, *ll.kkt_rows]]
+    return bool((_in_order(rows, milp.clabels) & coupling_rows(milp.A, block)).any())
 
 
 def _given(options: dict[str, Any], key: str, default: Any) -> Any:
     return default if options.get(key) is None else options[key]
 
 
-def _pattern(m: linopy.Model, ll) -> np.ndarray:
+def _pattern(ll, milp: Milp) -> np.ndarray:
     """Columns of the lower level's duals and complementarity binaries (matrix order)."""
-    vl = np.asarray(m.matrices.vlabels)
-    mask = np.zeros(int(vl.max()) + 1, dtype=bool)
-    for var in [*ll.duals.values(), *ll.binaries.values()]:
-        lab = var.labels.values
-        mask[lab[lab >= 0]] = True
-    return mask[vl]
+    return _in_order([*ll.duals.values(), *ll.binaries.values()], milp.vlabels)
 
 
-def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any],
-                     **kw: Any) -> BlockResult:
+def _solve_by_blocks(system: System, m: linopy.Model, ll, milp: Milp, block: np.ndarray,
+                     options: dict[str, Any], **kw: Any) -> BlockResult:
     """Solve the single level hour by hour (:func:`flexnet.bilevel.decompose.solve_by_blocks`)
     from the centralized MIP start and write the best plan onto ``m``."""
     t_call = time.perf_counter()
     start = kkt_start_vector(system, m, ll)
-    milp = milp_data(m)
     t_solve = time.perf_counter()
-    out = solve_by_blocks(milp, blocks_of(m, "snapshot"), _pattern(m, ll), start,
+    out = solve_by_blocks(milp, block, _pattern(ll, milp), start,
                           # the CLI passes unset options as None
                           mip_gap=_given(options, "mip_gap", 1e-3),
                           time_limit=options.get("time_limit"),
@@ -404,7 +407,7 @@ def _solve_by_blocks(system: System, m: linopy.Model, ll, options: dict[str, Any
     # linopy knows no "max_rounds"/"stalled": a plan short of the gap is "suboptimal" to it
     assign_primal(m, out.x, out.objective - milp.const,
                   condition=out.status if out.status in ("optimal", "time_limit")
-                  else "suboptimal")
+                  else "suboptimal", vlabels=milp.vlabels)
     t_end = time.perf_counter()
     record_solve(m, "nested", milp.A.shape[1], milp.A.shape[0], milp.A.nnz, t_call, t_end,
                  t_end - t_solve, out.status)
