@@ -397,6 +397,35 @@ def assign_primal(m: linopy.Model, col_value: np.ndarray, objective: float,
         var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
 
 
+def _component_blocks(A: Any, blocks: int) -> np.ndarray:
+    """Each column's block: the LP's connected components, packed in column order into
+    at most ``blocks`` blocks of about equal column counts.
+
+    Columns and rows are the nodes of a bipartite graph whose edges are A's nonzeros, so
+    no row ever spans two components (a separable LP, e.g. independent feeders).
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    nr, nc = A.shape
+    coo = A.tocoo()
+    g = sp.csr_matrix((np.ones(coo.nnz, dtype=np.int8), (coo.col, nc + coo.row)),
+                      shape=(nc + nr, nc + nr))
+    _, label = connected_components(g, directed=False)
+    comp = label[:nc]
+    # components in order of their first column (label order keeps an element's entries
+    # together), each going to the block that its middle column's running count falls in
+    first = np.full(label.max() + 1, nc)
+    np.minimum.at(first, comp, np.arange(nc))
+    order = np.argsort(first, kind="stable")
+    size = np.bincount(comp, minlength=first.size)[order]
+    start = np.cumsum(size) - size  # columns before each component, in that order
+    block = np.empty(first.size, dtype=int)
+    block[order] = (2 * start + size) * max(blocks, 1) // max(2 * nc, 1)
+    # renumber densely: a block may have received no column
+    return np.unique(block[comp], return_inverse=True)[1].reshape(-1)
+
+
 #: SnapshotSplitLP: up to this many rows, whole-LP re-solves start from their own last
 #: optimum; above, from the hourly blocks' bases (measured at 135k and 390k rows)
 OWN_START_MAX_ROWS = 250_000
@@ -453,7 +482,8 @@ class SnapshotSplitLP(PersistentLP):
     """
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
-                 name: str = "persistent", tol: float = 1e-6) -> None:
+                 name: str = "persistent", tol: float = 1e-6, by: str = "snapshot",
+                 blocks: int | None = None) -> None:
         import highspy
         import scipy.sparse as sp
 
@@ -472,22 +502,18 @@ class SnapshotSplitLP(PersistentLP):
         nc, nr = int(self.h.getNumCol()), int(self.h.getNumRow())
         #: own-start re-solves above this many simplex iterations switch to the blocks
         self.own_start_max_iterations = OWN_START_MAX_ITERATIONS * nr
-        col_snap = np.full(nc, -1)
-        for key, var in m.variables.items():
-            lab = var.labels
-            if "snapshot" not in lab.dims:
-                raise ValueError(f"{name}: variable {key!r} has no 'snapshot' dim, so the LP "
-                                 "cannot be split by snapshot; use PersistentLP")
-            shape = [-1 if d == "snapshot" else 1 for d in lab.dims]
-            snap = np.broadcast_to(np.arange(lab.sizes["snapshot"]).reshape(shape), lab.shape)
-            pos = self._vlabels.get_indexer(lab.values.ravel())
-            col_snap[pos[pos >= 0]] = snap.ravel()[pos >= 0]
         lp = self.h.getLp()
         if len(lp.integrality_) and np.any(np.asarray(lp.integrality_, dtype=int) != 0):
             raise ValueError(f"{name}: SnapshotSplitLP takes LPs only, the model has integers")
         mat = lp.a_matrix_
         fmt = sp.csc_matrix if mat.format_ == highspy.MatrixFormat.kColwise else sp.csr_matrix
         A = fmt((mat.value_, mat.index_, mat.start_), shape=(nr, nc)).tocsr()
+        if by == "snapshot":
+            col_snap = self._snapshot_of_cols(m, nc)
+        elif by == "components":
+            col_snap = _component_blocks(A, blocks or 1)
+        else:
+            raise ValueError(f"{name}: by must be 'snapshot' or 'components', not {by!r}")
         # a row's snapshot: the one of all its columns, or -1 when they span several
         rmin, rmax = np.zeros(nr, dtype=int), np.zeros(nr, dtype=int)
         has = np.diff(A.indptr) > 0
@@ -527,8 +553,26 @@ class SnapshotSplitLP(PersistentLP):
                 h.setOptionValue(key, val)
             h.passModel(blk)
             self._blocks.append((h, cols, rows))
+        #: the whole LP is needed only when rows couple the blocks; otherwise drop its copy
+        self._whole = self._coupling.size > 0
+        if not self._whole:
+            self.h.clearModel()
         self.stats["handoff_s"] += time.perf_counter() - t0
         self.stats["blocks"] = len(self._blocks)
+
+    def _snapshot_of_cols(self, m: linopy.Model, nc: int) -> np.ndarray:
+        """Every column's snapshot position (from the variables' ``snapshot`` dim)."""
+        col_snap = np.full(nc, -1)
+        for key, var in m.variables.items():
+            lab = var.labels
+            if "snapshot" not in lab.dims:
+                raise ValueError(f"{self.name}: variable {key!r} has no 'snapshot' dim, so the "
+                                 "LP cannot be split by snapshot; use PersistentLP")
+            shape = [-1 if d == "snapshot" else 1 for d in lab.dims]
+            snap = np.broadcast_to(np.arange(lab.sizes["snapshot"]).reshape(shape), lab.shape)
+            pos = self._vlabels.get_indexer(lab.values.ravel())
+            col_snap[pos[pos >= 0]] = snap.ravel()[pos >= 0]
+        return col_snap
 
     def _by_block(self, index: np.ndarray, block_of: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """(block, positions into ``index``) for every block that ``index`` touches."""
@@ -537,14 +581,16 @@ class SnapshotSplitLP(PersistentLP):
             yield int(t), np.flatnonzero(blk == t)
 
     def set_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
-        super().set_cost(cols, cost)
+        if self._whole:
+            super().set_cost(cols, cost)
         cols, cost = np.asarray(cols), np.broadcast_to(np.asarray(cost, dtype=float), np.shape(cols))
         for t, sel in self._by_block(cols, self._col_snap):
             local = self._col_local[cols[sel]]
             self._blocks[t][0].changeColsCost(local.size, local, np.ascontiguousarray(cost[sel]))
 
     def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
-        super().set_rhs(rows, value)
+        if self._whole:
+            super().set_rhs(rows, value)
         rows, v = np.asarray(rows), np.broadcast_to(np.asarray(value, dtype=float), np.shape(rows))
         self._rlo[rows] = self._rup[rows] = v
         for t, sel in self._by_block(rows, self._row_snap):
@@ -574,14 +620,16 @@ class SnapshotSplitLP(PersistentLP):
         x, y, obj = np.empty(nc), np.empty(nr), self._offset
         status = "optimal"
         for t, (h, cols, rows) in enumerate(self._blocks):
-            status = _run_warm(h, f"{self.name} hour {t}")
+            status = _run_warm(h, f"{self.name} block {t}")
             if status != "optimal":
                 break
             sol = h.getSolution()
             x[cols], y[rows] = sol.col_value, sol.row_dual
             obj += h.getInfo().objective_function_value
         self.stats["solve_s"] += time.perf_counter() - t0
-        if status == "infeasible":  # a relaxation is infeasible, so is the whole LP
+        if status == "infeasible" or (status != "optimal" and not self._whole):
+            # a relaxation is infeasible, so is the whole LP; without coupling rows the
+            # blocks' answer is the whole LP's
             self._sol = None
             if "status" in self.stats:
                 self.stats["status"] = status

@@ -113,3 +113,23 @@ def test_netcdf_has_units_on_every_variable(tmp_path):
         assert data
         missing = [v.name for v in data if "units" not in v.ncattrs()]
         assert not missing, missing
+
+
+def test_dso_groups_solved_feeder_by_feeder_reach_the_same_optimum(monkeypatch):
+    """Two DSOs per group, each group's LP solved as one LP per feeder (the default) or
+    as one LP: both converge to the centralized cost and PCC prices."""
+    import flexnet.coordination.hierarchical as h
+
+    c = solved(flexnet.DEFAULT_CASE, "centralized").dataset
+    runs = {}
+    for per_lp in (1, 2):
+        monkeypatch.setattr(h, "BLOCK_FEEDERS", per_lp)
+        runs[per_lp] = flexnet.solve(case(flexnet.DEFAULT_CASE), "hierarchical", groups=2,
+                                     progress=False)
+    assert max(residuals(runs[1]).values()) < 0.5
+    runs = {k: r.dataset for k, r in runs.items()}
+    assert (runs[1].attrs["admm_dso_lps"], runs[2].attrs["admm_dso_lps"]) == (4, 2)
+    for r in runs.values():
+        assert r.attrs["admm_converged"] == 1
+        assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
+    np.testing.assert_allclose(runs[1].pcc_price, runs[2].pcc_price, atol=0.05)

@@ -168,3 +168,70 @@ def test_a_failed_warm_resolve_is_retried_cold(caplog):
         h = _FlakyHighs(definite)
         assert _run_warm(h, "agent") == definite.lower()
         assert h.cleared == 0
+
+
+def _dso_group(n: int = 3) -> linopy.Model:
+    from flexnet.coordination.hierarchical import build_dso
+
+    system = _synthetic()
+    return build_dso(system.select(list(system.ds.dso.values[:n])))
+
+
+def _feasible(lp: PersistentLP, x: np.ndarray, tol: float = 1e-6) -> bool:
+    """x within the column and row bounds of ``lp``'s HiGHS model as it stands now."""
+    import scipy.sparse as sp
+
+    q = lp.h.getLp()
+    a = q.a_matrix_
+    A = sp.csc_matrix((a.value_, a.index_, a.start_), shape=(q.num_row_, q.num_col_))
+    ax = A @ x
+    return bool(np.all((ax >= np.asarray(q.row_lower_) - tol) & (ax <= np.asarray(q.row_upper_) + tol))
+                and np.all((x >= np.asarray(q.col_lower_) - tol) & (x <= np.asarray(q.col_upper_) + tol)))
+
+
+@pytest.mark.parametrize("blocks", [2, 3, 50])
+def test_component_split_of_a_dso_group_equals_the_whole_lp(blocks):
+    split = SnapshotSplitLP(_dso_group(3), by="components", blocks=blocks)
+    whole = PersistentLP(_dso_group(3))
+    # three feeders share no row: at most one block each, and no row couples blocks
+    assert split.stats["blocks"] == min(blocks, 3)
+    assert split._coupling.size == 0
+    rng = np.random.default_rng(3)
+    cols, rows = split.cols("Pcc-p"), split.rows("Admm-target-Pcc-p")
+    smax = np.repeat(_synthetic().ds.dso_s_max.values[None, :3], 6, 0).ravel()
+    for _ in range(3):  # the ADMM step's changes: PCC prices and consensus targets
+        price = split.cost[cols] + rng.normal(0, 20, cols.size)
+        target = rng.uniform(-0.2, 0.2, rows.size) * smax
+        for lp in (split, whole):
+            lp.set_cost(cols, price)
+            lp.set_rhs(rows, target)
+            assert lp.run() == "optimal"
+        cur = split.cost.copy()
+        cur[cols] = price
+        x_s = split.values()
+        assert cur @ x_s == pytest.approx(cur @ whole.values(), rel=1e-9)
+        assert _feasible(whole, x_s)
+    assert (split.split_runs, split.whole_runs) == (3, 0)
+    split.assign()
+    assert np.isfinite(split.model.variables["Pcc-p"].solution.values).all()
+
+
+def test_component_blocks_pack_whole_components_in_order():
+    import scipy.sparse as sp
+
+    from flexnet.solver import _component_blocks
+
+    # columns 0-1, 2, 3-5 and 6 form four components (column 6 is in no row)
+    A = sp.csr_matrix(np.array([[1, 1, 0, 0, 0, 0, 0],
+                                [0, 0, 1, 0, 0, 0, 0],
+                                [0, 0, 0, 1, 0, 1, 0],
+                                [0, 0, 0, 0, 1, 1, 0]], dtype=float))
+    np.testing.assert_array_equal(_component_blocks(A, 1), [0] * 7)
+    np.testing.assert_array_equal(_component_blocks(A, 2), [0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(_component_blocks(A, 4), [0, 0, 1, 2, 2, 2, 3])
+    np.testing.assert_array_equal(_component_blocks(A, 9), [0, 0, 1, 2, 2, 2, 3])
+
+
+def test_split_by_an_unknown_rule_is_refused():
+    with pytest.raises(ValueError, match="by must be 'snapshot' or 'components'"):
+        SnapshotSplitLP(_dso_group(2), by="feeder")

@@ -57,6 +57,8 @@ log = logging.getLogger("flexnet")
 
 #: most feeders in one DSO subproblem by default (see ``_groups``)
 GROUP_FEEDERS = 12
+#: feeders per independent LP inside a DSO group's subproblem (see ``Subproblem``)
+BLOCK_FEEDERS = 1
 #: ADMM iterations after which the agents may be re-placed by their recent solve times
 REBALANCE_AT = (2, 5, 10, 20, 40, 80, 160)
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
@@ -140,13 +142,19 @@ class Subproblem:
         The agent's data: the whole system for the TSO, its DSOs for a DSO group.
     split : bool, default False
         Solve hour by hour while no time-coupling row binds (:class:`SnapshotSplitLP`).
+    blocks : int, optional
+        Solve the LP as this many independent LPs: its connected components (the
+        feeders of a DSO group share no row), packed in order (``SnapshotSplitLP`` with
+        ``by="components"``). Smaller LPs re-solve faster than one LP of them all.
     """
 
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
                  options: dict[str, Any] | None = None,
-                 tvpp: dict[str, np.ndarray] | None = None, split: bool = False) -> None:
+                 tvpp: dict[str, np.ndarray] | None = None, split: bool = False,
+                 blocks: int | None = None) -> None:
         self.role = role
         self.split = split
+        self.blocks = blocks
         self.tvpp = tvpp
         self.names = EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ())
         self.system_ds = system_ds
@@ -174,8 +182,14 @@ class Subproblem:
         if self._lp is None:
             m = build_tso(self.system, self.formulation, self.names) if self.role == "tso" \
                 else build_dso(self.system, self.tvpp)
-            lp = (SnapshotSplitLP if self.split else PersistentLP)(
-                m, self.options, name=f"hierarchical/{self.role}")
+            name = f"hierarchical/{self.role}"
+            if self.split:
+                lp = SnapshotSplitLP(m, self.options, name=name)
+            elif self.blocks and self.blocks > 1:
+                lp = SnapshotSplitLP(m, self.options, name=name, by="components",
+                                     blocks=self.blocks)
+            else:
+                lp = PersistentLP(m, self.options, name=name)
             self._x = np.stack([lp.cols(n) for n in self.names])        # (exchange, t·d)
             self._dev_rows = np.stack([lp.rows(f"Admm-target-{n}") for n in self.names])
             segs = [f"Admm-{side}-{n}" for n in self.names for side in ("up", "down")]
@@ -192,7 +206,7 @@ class Subproblem:
     def stats(self) -> dict[str, float]:
         """Size, set-up times and the sum of solve seconds so far (:func:`record_stats` row)."""
         out = dict(self.lp.stats)
-        if isinstance(self.lp, SnapshotSplitLP):
+        if self.role == "tso" and isinstance(self.lp, SnapshotSplitLP):
             out.update(split_runs=self.lp.split_runs, whole_runs=self.lp.whole_runs)
         return out
 
@@ -295,7 +309,8 @@ def solve_hierarchical(
     names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
     agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table),
                          split=split_tso)] + [
-        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table)) for sub in subs]
+        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
+                   blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
     # "auto": dask only when asked for workers or a scheduler — on this 2-core machine
     # parallel ADMM rounds were not faster than serial ones (docs/scaling.md)
     use_dask = parallel is True or (parallel == "auto" and (
@@ -340,6 +355,9 @@ def solve_hierarchical(
                            "admm_solve_s": float(sizes.solve_s.sum()),
                            "admm_converged": int(converged), "admm_wall_s": wall,
                            "admm_subproblems": len(agents), "admm_agents_moved": state["moved"],
+                           # independent LPs the DSO groups are solved as (see BLOCK_FEEDERS)
+                           "admm_dso_lps": int(sizes.get("blocks", pd.Series(1.0, sizes.index))
+                                               .iloc[1:].fillna(1).sum()),
                            "formulation": formulation,
                            "admm_tso_split_runs": int(sizes.get("split_runs", pd.Series([0])).sum()),
                            "admm_tso_whole_runs": int(sizes.get("whole_runs", pd.Series([0])).sum()),
