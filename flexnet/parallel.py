@@ -244,13 +244,15 @@ class ModelPool:
 
     def rebalance(self, cost: Sequence[float], min_gain: float = 0.05,
                   spent: Sequence[float] | None = None, horizon: float | None = None) -> int:
-        """Re-place the agents so that the workers' summed ``cost`` is even.
+        """Move agents so that the workers' summed ``cost`` is even, with few moves.
 
-        Greedy longest-processing-time placement, heaviest agent first, each to the least
-        loaded worker (its current one on ties). Applied only when it shortens the
-        slowest worker's load by at least ``min_gain`` (a fraction). Moved agents are
-        rebuilt on their new worker from the original objects and replay their history of
-        ``replay`` calls, as after a worker loss, so the results do not change.
+        Each move takes an agent from the most loaded worker to the least loaded one, the
+        agent whose cost comes closest to halving their gap (only agents smaller than the
+        gap: every move lowers the sum of squared loads, so this ends); the moves are
+        applied only when they shorten the slowest worker's load by at least ``min_gain``
+        (a fraction). Moved agents are rebuilt on their new worker from the original
+        objects and replay their history of ``replay`` calls, as after a worker loss, so
+        the results do not change.
 
         Replaying repeats the moved agents' calls so far. Given ``spent`` (each agent's
         seconds in those calls) and ``horizon`` (calls still to come), the move is made
@@ -262,12 +264,18 @@ class ModelPool:
         cost = np.asarray(cost, dtype=float)
         addrs = sorted(self._holders)
         before = dict(zip(addrs, self.worker_loads(cost), strict=True))
-        load = dict.fromkeys(addrs, 0.0)
+        load = dict(before)
         where = list(self._where)
-        for i in np.argsort(-cost, kind="stable"):
-            w = min(addrs, key=lambda a: (load[a], a != self._where[i]))
-            where[i] = w
-            load[w] += cost[i]
+        for _ in range(4 * len(where)):  # (a bound against float round-off only)
+            hi, lo = max(addrs, key=load.__getitem__), min(addrs, key=load.__getitem__)
+            gap = load[hi] - load[lo]
+            fits = [i for i, w in enumerate(where) if w == hi and 0 < cost[i] < gap]
+            if not fits:
+                break
+            i = min(fits, key=lambda k: abs(gap - 2 * cost[k]))
+            where[i] = lo
+            load[hi] -= cost[i]
+            load[lo] += cost[i]
         if max(load.values()) > (1 - min_gain) * max(before.values()):
             return 0
         moved = [i for i in range(len(where)) if where[i] != self._where[i]]
