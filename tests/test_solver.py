@@ -142,7 +142,7 @@ class _FlakyHighs:
     """Stands in for highspy.Highs: answers the given statuses in turn."""
 
     def __init__(self, *statuses: str) -> None:
-        self.statuses, self.cleared = list(statuses), 0
+        self.statuses, self.cleared, self.options = list(statuses), 0, {}
 
     def run(self) -> None:
         self.now = self.statuses.pop(0)
@@ -156,6 +156,9 @@ class _FlakyHighs:
     def clearSolver(self) -> None:  # noqa: N802
         self.cleared += 1
 
+    def setOptionValue(self, key: str, value: object) -> None:  # noqa: N802
+        self.options[key] = value
+
 
 def test_a_failed_warm_resolve_is_retried_cold(caplog):
     from flexnet.solver import _run_warm
@@ -163,6 +166,8 @@ def test_a_failed_warm_resolve_is_retried_cold(caplog):
     h = _FlakyHighs("Unknown", "Optimal")
     assert _run_warm(h, "agent") == "optimal"
     assert h.cleared == 1
+    assert h.options == {"dual_simplex_cost_perturbation_multiplier": 1.0,
+                         "simplex_scale_strategy": 2}  # HiGHS's defaults for the cold solve
     assert "solving it again from scratch" in caplog.text
     for definite in ("Infeasible", "Time limit reached", "Optimal"):
         h = _FlakyHighs(definite)
@@ -235,3 +240,16 @@ def test_component_blocks_pack_whole_components_in_order():
 def test_split_by_an_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="by must be 'snapshot' or 'components'"):
         SnapshotSplitLP(_dso_group(2), by="feeder")
+
+
+def test_warm_option_defaults_are_highs_defaults():
+    """The cold retry after a failed warm re-solve restores HiGHS's own defaults."""
+    import highspy
+
+    from flexnet.solver import _WARM_DEFAULTS, WARM_OPTIONS
+
+    h = highspy.Highs()
+    assert set(WARM_OPTIONS) == set(_WARM_DEFAULTS)
+    for key, val in _WARM_DEFAULTS.items():
+        got = h.getOptionValue(key)
+        assert (got[1] if isinstance(got, tuple) else got) == val

@@ -45,7 +45,7 @@ from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import ModelPool
 from flexnet.results import extract, finalize
-from flexnet.solver import PersistentLP, SnapshotSplitLP, new_model
+from flexnet.solver import WARM_OPTIONS, PersistentLP, SnapshotSplitLP, new_model
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -159,7 +159,9 @@ class Subproblem:
         self.names = EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ())
         self.system_ds = system_ds
         self.formulation = formulation
-        self.options = options or {}
+        # warm re-solves are the whole run: no cost perturbation, no scaling (given
+        # options override)
+        self.options = WARM_OPTIONS | (options or {})
         self._lp: PersistentLP | None = None
         self._system: System | None = None  # built on first use, like the LP
         self._solved = False
