@@ -133,3 +133,19 @@ def test_dso_groups_solved_feeder_by_feeder_reach_the_same_optimum(monkeypatch):
         assert r.attrs["admm_converged"] == 1
         assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
     np.testing.assert_allclose(runs[1].pcc_price, runs[2].pcc_price, atol=0.05)
+
+
+def test_agents_re_solve_with_the_warm_options_unless_overridden():
+    from flexnet.coordination.hierarchical import Subproblem
+
+    def option(h, key):
+        got = h.getOptionValue(key)
+        return got[1] if isinstance(got, tuple) else got
+
+    s = case(flexnet.DEFAULT_CASE)
+    sub = s.select([s.ds.dso.values[0]])
+    default = Subproblem("dso", sub.ds).lp.h
+    assert option(default, "simplex_scale_strategy") == 0
+    assert option(default, "dual_simplex_cost_perturbation_multiplier") == 0.0
+    given = Subproblem("dso", sub.ds, options={"simplex_scale_strategy": 2}).lp.h
+    assert option(given, "simplex_scale_strategy") == 2

@@ -54,6 +54,24 @@ def test_split_falls_back_to_the_whole_lp_when_a_ramp_binds():
     assert (np.abs(np.diff(p, axis=0)) <= ramp + 1e-6).all()
 
 
+def _admm_change(split: PersistentLP, whole: PersistentLP, rng: np.random.Generator,
+                 smax: np.ndarray, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """An ADMM step's change (PCC prices, consensus targets) to both LPs; both solved to
+    the same objective. Returns the split LP's solution and the targets."""
+    cols, rows = split.cols("Pcc-p"), split.rows("Admm-target-Pcc-p")
+    price = split.cost[cols] + rng.normal(0, 20, cols.size)
+    target = rng.uniform(-spread, spread, rows.size) * smax
+    for lp in (split, whole):
+        lp.set_cost(cols, price)
+        lp.set_rhs(rows, target)
+        assert lp.run() == "optimal"
+    cur = split.cost.copy()
+    cur[cols] = price
+    x_s = split.values()
+    assert cur @ x_s == pytest.approx(cur @ whole.values(), rel=1e-9)
+    return x_s, target
+
+
 @pytest.mark.parametrize("system", [case(flexnet.DEFAULT_CASE), _synthetic()],
                          ids=["no-ramp-binds", "ramps-bind"])
 def test_split_follows_cost_and_rhs_changes(system):
@@ -62,16 +80,7 @@ def test_split_follows_cost_and_rhs_changes(system):
     cols, rows = split.cols("Pcc-p"), split.rows("Admm-target-Pcc-p")
     smax = np.repeat(system.ds.dso_s_max.values[None], system.n("snapshot"), 0).ravel()
     for _ in range(3):
-        price = split.cost[cols] + rng.normal(0, 20, cols.size)
-        target = rng.uniform(-0.3, 0.3, rows.size) * smax
-        for lp in (split, whole):
-            lp.set_cost(cols, price)
-            lp.set_rhs(rows, target)
-            assert lp.run() == "optimal"
-        cur = split.cost.copy()
-        cur[cols] = price
-        x_s, x_w = split.values(), whole.values()
-        assert cur @ x_s == pytest.approx(cur @ x_w, rel=1e-9)
+        x_s, target = _admm_change(split, whole, rng, smax, 0.3)
         # the changed rows hold in the split solution: x − Σ up + Σ down = target
         up = x_s[split.cols("Admm-up-Pcc-p")].reshape(rows.size, -1).sum(1)
         down = x_s[split.cols("Admm-down-Pcc-p")].reshape(rows.size, -1).sum(1)
@@ -202,19 +211,9 @@ def test_component_split_of_a_dso_group_equals_the_whole_lp(blocks):
     assert split.stats["blocks"] == min(blocks, 3)
     assert split._coupling.size == 0
     rng = np.random.default_rng(3)
-    cols, rows = split.cols("Pcc-p"), split.rows("Admm-target-Pcc-p")
     smax = np.repeat(_synthetic().ds.dso_s_max.values[None, :3], 6, 0).ravel()
-    for _ in range(3):  # the ADMM step's changes: PCC prices and consensus targets
-        price = split.cost[cols] + rng.normal(0, 20, cols.size)
-        target = rng.uniform(-0.2, 0.2, rows.size) * smax
-        for lp in (split, whole):
-            lp.set_cost(cols, price)
-            lp.set_rhs(rows, target)
-            assert lp.run() == "optimal"
-        cur = split.cost.copy()
-        cur[cols] = price
-        x_s = split.values()
-        assert cur @ x_s == pytest.approx(cur @ whole.values(), rel=1e-9)
+    for _ in range(3):
+        x_s, _ = _admm_change(split, whole, rng, smax, 0.2)
         assert _feasible(whole, x_s)
     assert (split.split_runs, split.whole_runs) == (3, 0)
     split.assign()

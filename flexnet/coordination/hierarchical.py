@@ -290,6 +290,11 @@ def solve_hierarchical(
         binds, warm from the hourly bases (:class:`flexnet.solver.SnapshotSplitLP`; the
         result is the same). On the 2,000-bus TSO a cold solve took 26 s instead of
         ≈ 10 min.
+    **options
+        Solver options for every agent (``threads``, ``time_limit``, HiGHS option names).
+        The agents re-solve warm without cost perturbation and scaling
+        (:data:`flexnet.solver.WARM_OPTIONS`) unless these options say otherwise. A DSO
+        group's LP is solved as one LP per ``BLOCK_FEEDERS`` feeders.
 
     Returns
     -------
