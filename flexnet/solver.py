@@ -468,6 +468,14 @@ class SnapshotSplitLP(PersistentLP):
         Solver options, as for :class:`PersistentLP`; every block gets them.
     tol : float, default 1e-6
         Feasibility tolerance on the coupling rows, relative to max(1, |bound|).
+    by : {"snapshot", "components"}
+        What the blocks are: the snapshots, or the LP's connected components (columns
+        linked through the rows they share, e.g. the feeders of a DSO group), packed in
+        label order into ``blocks`` blocks. Components share no row, so their blocks'
+        answer is always the whole LP's, and the whole LP's highspy copy is dropped
+        (likewise for snapshots when no row couples them).
+    blocks : int, optional
+        With ``by="components"``: at most this many blocks (default 1).
 
     Notes
     -----
