@@ -408,6 +408,41 @@ def assign_primal(m: linopy.Model, col_value: np.ndarray, objective: float,
         var.solution = xr.DataArray(np.where(lab >= 0, x[lab], np.nan), var.labels.coords)
 
 
+def column_blocks(m: linopy.Model, dim: str, vlabels: np.ndarray | None = None,
+                  context: str = "", hint: str = "") -> np.ndarray:
+    """Each column's position along ``dim`` (its block), in the column order of ``m.matrices``.
+
+    ``vlabels``: ``m.matrices.vlabels`` if the caller has it (each access flattens the
+    model again). A variable without ``dim`` raises ``ValueError`` naming it, prefixed by
+    ``context`` and followed by ``hint``.
+    """
+    import xarray as xr
+
+    vl = np.asarray(m.matrices.vlabels if vlabels is None else vlabels)
+    block = np.full(int(vl.max()) + 1, -1, dtype=np.int64)
+    for name, var in m.variables.items():
+        lab = var.labels
+        if dim not in lab.dims:
+            raise ValueError(f"{context}: variable {name!r} has no {dim!r} dim{hint}")
+        pos = xr.DataArray(np.arange(lab.sizes[dim]), dims=dim).broadcast_like(lab)
+        ok = lab.values >= 0
+        block[lab.values[ok]] = pos.transpose(*lab.dims).values[ok]
+    return block[vl]
+
+
+def row_blocks(A: Any, block: np.ndarray) -> np.ndarray:
+    """Each row's block (A in CSR); −1 where a row's columns lie in several blocks
+    (coupling rows), −2 for empty rows."""
+    cb = block[A.indices]
+    nonempty = np.diff(A.indptr) > 0
+    lo = np.full(A.shape[0], -2, dtype=np.int64)
+    hi = np.full(A.shape[0], -2, dtype=np.int64)
+    starts = A.indptr[:-1][nonempty]
+    lo[nonempty] = np.minimum.reduceat(cb, starts)
+    hi[nonempty] = np.maximum.reduceat(cb, starts)
+    return np.where(lo == hi, lo, -1)
+
+
 def _component_blocks(A: Any, blocks: int) -> np.ndarray:
     """Each column's block: the LP's connected components, packed in column order into
     at most ``blocks`` blocks of about equal column counts.
@@ -528,19 +563,17 @@ class SnapshotSplitLP(PersistentLP):
         fmt = sp.csc_matrix if mat.format_ == highspy.MatrixFormat.kColwise else sp.csr_matrix
         A = fmt((mat.value_, mat.index_, mat.start_), shape=(nr, nc)).tocsr()
         if by == "snapshot":
-            col_snap = self._snapshot_of_cols(m, nc)
+            col_snap = column_blocks(m, "snapshot", self._vlabels.values, context=name,
+                                     hint=", so the LP cannot be split by snapshot; use "
+                                          "PersistentLP")
         elif by == "components":
             col_snap = _component_blocks(A, blocks or 1)
         else:
             raise ValueError(f"{name}: by must be 'snapshot' or 'components', not {by!r}")
         # a row's snapshot: the one of all its columns, or -1 when they span several
-        rmin, rmax = np.zeros(nr, dtype=int), np.zeros(nr, dtype=int)
-        has = np.diff(A.indptr) > 0
-        cs = col_snap[A.indices]
-        if cs.size:
-            rmin[has] = np.minimum.reduceat(cs, A.indptr[:-1][has])
-            rmax[has] = np.maximum.reduceat(cs, A.indptr[:-1][has])
-        row_snap = np.where(rmin == rmax, rmin, -1)
+        # (empty rows go to the first block, which then checks their bounds)
+        row_snap = row_blocks(A, col_snap)
+        row_snap[row_snap == -2] = 0
         self._coupling = np.flatnonzero(row_snap < 0)
         self._A_coupling = A[self._coupling]
         self._rlo = np.asarray(lp.row_lower_, dtype=float).copy()
@@ -578,20 +611,6 @@ class SnapshotSplitLP(PersistentLP):
             self.h.clearModel()
         self.stats["handoff_s"] += time.perf_counter() - t0
         self.stats["blocks"] = len(self._blocks)
-
-    def _snapshot_of_cols(self, m: linopy.Model, nc: int) -> np.ndarray:
-        """Every column's snapshot position (from the variables' ``snapshot`` dim)."""
-        col_snap = np.full(nc, -1)
-        for key, var in m.variables.items():
-            lab = var.labels
-            if "snapshot" not in lab.dims:
-                raise ValueError(f"{self.name}: variable {key!r} has no 'snapshot' dim, so the "
-                                 "LP cannot be split by snapshot; use PersistentLP")
-            shape = [-1 if d == "snapshot" else 1 for d in lab.dims]
-            snap = np.broadcast_to(np.arange(lab.sizes["snapshot"]).reshape(shape), lab.shape)
-            pos = self._vlabels.get_indexer(lab.values.ravel())
-            col_snap[pos[pos >= 0]] = snap.ravel()[pos >= 0]
-        return col_snap
 
     def _by_block(self, index: np.ndarray, block_of: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """(block, positions into ``index``) for every block that ``index`` touches."""

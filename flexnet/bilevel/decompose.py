@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-import xarray as xr
 
 from flexnet.parallel import dask_client, fan_out
+from flexnet.solver import column_blocks, row_blocks
 
 if TYPE_CHECKING:
     import linopy
@@ -101,34 +101,12 @@ def blocks_of(m: linopy.Model, dim: str = "snapshot",
     ValueError
         If a variable has no ``dim``: its columns belong to no block.
     """
-    vl = np.asarray(m.matrices.vlabels if vlabels is None else vlabels)
-    block = np.full(int(vl.max()) + 1, -1, dtype=np.int64)
-    for name, var in m.variables.items():
-        lab = var.labels
-        if dim not in lab.dims:
-            raise ValueError(f"block decomposition over {dim!r}: variable {name!r} has no "
-                             f"{dim!r} dim")
-        pos = xr.DataArray(np.arange(lab.sizes[dim]), dims=dim).broadcast_like(lab)
-        ok = lab.values >= 0
-        block[lab.values[ok]] = pos.transpose(*lab.dims).values[ok]
-    return block[vl]
-
-
-def _row_blocks(A: sp.csr_matrix, block: np.ndarray) -> np.ndarray:
-    """Each row's block; −1 where a row's columns lie in several blocks (coupling rows)."""
-    cb = block[A.indices]
-    nonempty = np.diff(A.indptr) > 0
-    lo = np.full(A.shape[0], -2, dtype=np.int64)
-    hi = np.full(A.shape[0], -2, dtype=np.int64)
-    starts = A.indptr[:-1][nonempty]
-    lo[nonempty] = np.minimum.reduceat(cb, starts)
-    hi[nonempty] = np.maximum.reduceat(cb, starts)
-    return np.where(lo == hi, lo, -1)  # empty rows: −2, in no block and not coupling
+    return column_blocks(m, dim, vlabels, context=f"block decomposition over {dim!r}")
 
 
 def coupling_rows(A: sp.spmatrix, block: np.ndarray) -> np.ndarray:
     """Rows whose columns lie in more than one block (a boolean mask)."""
-    return _row_blocks(sp.csr_matrix(A), block) == -1
+    return row_blocks(sp.csr_matrix(A), block) == -1
 
 
 def _solve(A: sp.spmatrix, row_lower, row_upper, cost, col_lower, col_upper,
@@ -223,7 +201,7 @@ def lagrangian_bound(milp: Milp, block: np.ndarray, y: np.ndarray, *,
     ``y`` must be zero off the coupling rows and have valid signs (see module docstring).
     ``rows``: each row's block, if the caller has it (the same for every ``y``).
     """
-    rows = _row_blocks(milp.A, block) if rows is None else rows
+    rows = row_blocks(milp.A, block) if rows is None else rows
     cost = milp.cost - milp.A.T @ y
     const = milp.const + float(np.where(y > 0, y * np.nan_to_num(milp.row_lower, neginf=0),
                                         y * np.nan_to_num(milp.row_upper, posinf=0)).sum())
@@ -309,7 +287,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
         Solve the blocks on dask (one client for all rounds).
     """
     t0 = time.perf_counter()
-    rows = _row_blocks(milp.A, block)
+    rows = row_blocks(milp.A, block)
     coupling = rows == -1
     viol = milp.A @ start
     if (viol < milp.row_lower - 1e-6 * (1 + np.abs(milp.row_lower))).any() or \
