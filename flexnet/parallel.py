@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -138,6 +139,7 @@ class _Holder:
 
     def __init__(self, agents: dict[int, Any]) -> None:
         self.agents = dict(agents)
+        self.shadows: dict[int, Any] = {}  # copies catching up before a move (ModelPool)
 
     def add(self, agents: dict[int, Any]) -> None:
         self.agents.update(agents)
@@ -148,6 +150,32 @@ class _Holder:
 
     def call(self, method: str, args: dict[int, tuple]) -> dict[int, Any]:
         return {i: _call(self.agents[i], method, a) for i, a in args.items()}
+
+    def add_shadows(self, agents: dict[int, Any]) -> None:
+        self.shadows.update(agents)
+
+    def catch_up(self, method: str, todo: dict[int, list[tuple]], budget: float) -> dict[int, int]:
+        """Replay calls on shadow copies, in order, until ``budget`` seconds are spent.
+
+        Returns the number of calls each copy went through (the call that crosses the
+        budget is finished: a replay is never cut short).
+        """
+        t0 = time.perf_counter()
+        done = dict.fromkeys(todo, 0)
+        for i, calls in todo.items():
+            for a in calls:
+                if time.perf_counter() - t0 >= budget:
+                    return done
+                _call(self.shadows[i], method, a)
+                done[i] += 1
+        return done
+
+    def promote(self, idx: list[int]) -> None:
+        for i in idx:
+            self.agents[i] = self.shadows.pop(i)
+
+    def drop_shadows(self) -> None:
+        self.shadows.clear()
 
 
 class ModelPool:
@@ -166,6 +194,10 @@ class ModelPool:
     are unchanged. The pool keeps those calls' arguments for the whole run (for ADMM:
     prices and targets, ≈ 1 MB per iteration at 500 feeders).
 
+    :meth:`rebalance` moves agents between workers the same way (re-create, replay), at
+    once or in the background: a shadow copy on the new worker replays the history in
+    that worker's idle time (:meth:`catch_up`) and takes over when it has caught up.
+
     Use as a context manager; ``call(method, args)`` returns the results in agent order.
     """
 
@@ -181,6 +213,12 @@ class ModelPool:
         self._history: dict[int, list[tuple]] = {}
         self._stack = contextlib.ExitStack()
         self._holders: dict[str, Any] = {}
+        #: agent → its shadow copy's worker and how many replay calls it has been through
+        self._shadows: dict[int, dict[str, Any]] = {}
+        self._pending: dict[str, tuple[Any, list[int]]] = {}  # worker → running catch-up
+        self._budget: dict[str, float] = {}  # worker → seconds of catch-up in the next call
+        #: agents moved so far (a background move counts when the copy takes over)
+        self.moves = 0
 
     def __enter__(self) -> ModelPool:
         if not self.parallel:
@@ -194,7 +232,8 @@ class ModelPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._holders = {}  # drop the actor handles before their cluster goes away
+        # drop the actor handles before their cluster goes away
+        self._holders, self._pending, self._shadows = {}, {}, {}
         self._stack.close()
 
     def _place(self, idx: list[int], worker: str) -> None:
@@ -215,6 +254,7 @@ class ModelPool:
         log.warning("ModelPool: %d agent(s) lost with a worker; rebuilding them on %d "
                     "live worker(s)", len(lost), len(alive))
         self._holders = {w: h for w, h in self._holders.items() if w in alive}
+        self._drop_shadows()  # background moves are given up; the live agents count
         for k, i in enumerate(lost):
             self._where[i] = alive[k % len(alive)]
         for w in alive:
@@ -243,23 +283,29 @@ class ModelPool:
         return [float(cost[where == w].sum()) for w in sorted(self._holders)]
 
     def rebalance(self, cost: Sequence[float], min_gain: float = 0.05,
-                  spent: Sequence[float] | None = None, horizon: float | None = None) -> int:
+                  spent: Sequence[float] | None = None, horizon: float | None = None,
+                  background: bool = False) -> int:
         """Move agents so that the workers' summed ``cost`` is even, with few moves.
 
         Each move takes an agent from the most loaded worker to the least loaded one, the
         agent whose cost comes closest to halving their gap (only agents smaller than the
         gap: every move lowers the sum of squared loads, so this ends); the moves are
         applied only when they shorten the slowest worker's load by at least ``min_gain``
-        (a fraction). Moved agents are rebuilt on their new worker from the original
-        objects and replay their history of ``replay`` calls, as after a worker loss, so
+        (a fraction). A moved agent is re-created on its new worker from the original
+        object and replays its history of ``replay`` calls, as after a worker loss, so
         the results do not change.
 
-        Replaying repeats the moved agents' calls so far. Given ``spent`` (each agent's
-        seconds in those calls) and ``horizon`` (calls still to come), the move is made
-        only if the slowest worker's saving over the horizon exceeds the replays' summed
-        seconds. Returns the number of agents moved.
+        ``background=False`` replays at once, which repeats the moved agents' calls so
+        far while the caller waits: given ``spent`` (each agent's seconds in those calls)
+        and ``horizon`` (calls still to come), the move is made only if the slowest
+        worker's saving over the horizon exceeds the replays' summed seconds.
+
+        ``background=True`` only starts the moves: the new worker gets a *shadow* copy
+        that :meth:`catch_up` replays in that worker's idle time between calls, and the
+        copy takes over (the old one is dropped) once it has replayed every call. One set
+        of background moves at a time. Returns the number of agents moved (or starting).
         """
-        if not self.parallel or len(self._holders) < 2:
+        if not self.parallel or len(self._holders) < 2 or (background and self._shadows):
             return 0
         cost = np.asarray(cost, dtype=float)
         addrs = sorted(self._holders)
@@ -279,6 +325,15 @@ class ModelPool:
         if max(load.values()) > (1 - min_gain) * max(before.values()):
             return 0
         moved = [i for i in range(len(where)) if where[i] != self._where[i]]
+        if background:
+            for w in addrs:
+                into = {i: self.agents[i] for i in moved if where[i] == w}
+                if into:
+                    self._holders[w].add_shadows(into).result()
+            self._shadows = {i: {"to": where[i], "done": 0} for i in moved}
+            log.info("ModelPool: moving %d agent(s) in the background; slowest worker's "
+                     "load %.3g -> %.3g", len(moved), max(before.values()), max(load.values()))
+            return len(moved)
         if spent is not None and horizon is not None and (
                 (max(before.values()) - max(load.values())) * horizon
                 <= float(np.asarray(spent, dtype=float)[moved].sum())):
@@ -293,15 +348,88 @@ class ModelPool:
             if into:
                 self._place(into, w)
                 self._replay_history(into, w)
+        self.moves += len(moved)
         log.info("ModelPool: moved %d agent(s); slowest worker's load %.3g -> %.3g",
                  len(moved), max(before.values()), max(load.values()))
         return len(moved)
+
+    def catch_up(self, cost: Sequence[float], share: float = 0.8) -> None:
+        """Budget the shadow copies' replays (``rebalance(background=True)``) in idle time.
+
+        ``cost`` is each agent's seconds in the last ``replay`` call. In the next one,
+        each shadow's worker gets ``share`` of its gap to the busiest worker's load as a
+        time budget: right after its own agents' calls it replays the pending calls
+        (the current one included) on its shadow copies until the budget is spent, while
+        the busiest worker is still at work. A copy that has replayed every call takes
+        over at the start of the call after.
+        """
+        if not self._shadows:
+            return
+        loads = dict(zip(sorted(self._holders), self.worker_loads(cost), strict=True))
+        top = max(loads.values())
+        self._budget = {w: share * (top - v) for w, v in loads.items()}
+
+    def _start_catch_up(self, args: Sequence[tuple]) -> None:
+        """Queue a catch-up behind the call just sent, on every shadow's worker."""
+        for w in {sh["to"] for sh in self._shadows.values()}:
+            budget = self._budget.get(w, 0.0)
+            if w in self._pending or w not in self._holders or budget <= 0:
+                continue
+            todo = {i: self._history.get(i, [])[sh["done"]:] + [tuple(args[i])]
+                    for i, sh in self._shadows.items() if sh["to"] == w}
+            self._pending[w] = (self._holders[w].catch_up(self._replay, todo, budget), list(todo))
+
+    def _drop_shadows(self) -> None:
+        """Give up background moves (after a worker loss): drop every shadow copy."""
+        if not self._shadows:
+            return
+        for w, h in self._holders.items():
+            with contextlib.suppress(Exception):  # a dead worker's holder: nothing to drop
+                if w in self._pending:
+                    self._pending[w][0].result()
+                h.drop_shadows().result()
+        self._shadows, self._pending = {}, {}
+
+    def _collect(self) -> None:
+        """Record finished catch-ups; hand over to shadows that have replayed every call."""
+        for w, (fut, _) in list(self._pending.items()):
+            if not fut.done():
+                continue
+            del self._pending[w]
+            try:
+                done = fut.result()
+            except Exception as exc:  # its worker died: the next call heals the pool
+                log.warning("ModelPool: background moves given up (%r)", exc)
+                self._drop_shadows()
+                return
+            for i, n in done.items():
+                self._shadows[i]["done"] += n
+        ready = [i for i, sh in self._shadows.items()
+                 if sh["to"] not in self._pending and sh["done"] == len(self._history.get(i, ()))]
+        # the copies take over before the originals go: a worker lost in between leaves
+        # every agent live somewhere
+        for w in sorted(self._holders):
+            into = [i for i in ready if self._shadows[i]["to"] == w]
+            if into:
+                self._holders[w].promote(into).result()
+        for w in sorted(self._holders):
+            out = [i for i in ready if self._where[i] == w]
+            if out:
+                self._holders[w].drop(out).result()
+        for i in ready:
+            self._where[i] = self._shadows.pop(i)["to"]
+        if ready:
+            self.moves += len(ready)
+            log.info("ModelPool: %d agent(s) moved (their copies caught up)", len(ready))
 
     def call(self, method: str, args: Sequence[tuple] | None = None) -> list[Any]:
         """Call ``method(*args[i])`` on agent i, for all agents; results in agent order."""
         args = list(args) if args is not None else [()] * len(self.agents)
         if not self.parallel:
             return [_call(a, method, x) for a, x in zip(self.agents, args, strict=True)]
+        if method == self._replay and self._shadows:
+            with contextlib.suppress(Exception):  # a lost worker shows in the call below
+                self._collect()
         out: list[Any] = [None] * len(self.agents)
         todo = list(range(len(self.agents)))
         for _ in range(3):
@@ -309,6 +437,8 @@ class ModelPool:
             for i in todo:
                 by_worker.setdefault(self._where[i], {})[i] = tuple(args[i])
             futs = {w: self._holders[w].call(method, a) for w, a in by_worker.items()}
+            if method == self._replay and self._shadows and len(todo) == len(self.agents):
+                self._start_catch_up(args)
             lost = []
             for w, f in futs.items():
                 try:

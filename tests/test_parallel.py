@@ -125,3 +125,39 @@ def test_model_pool_rebalance_moves_few_small_agents():
     assert after[0] == pids[0]
     assert sum(a != b for a, b in zip(pids, after, strict=True)) == 2
     assert sorted(np.bincount(np.unique(after, return_inverse=True)[1]).tolist()) == [2, 6]
+
+
+def test_model_pool_moves_agents_in_the_background():
+    """A shadow copy replays in the idle worker's spare time, then takes over; results exact."""
+    from flexnet.parallel import ModelPool
+
+    class Agent:  # its answer depends on its history: the copy must replay all of it
+        def __init__(self, k, pause):
+            self.k, self.pause, self.calls, self.total = k, pause, 0, 0.0
+
+        def step(self, x):
+            time.sleep(self.pause)
+            self.calls += 1
+            self.total = 0.5 * self.total + x * self.k
+            return os.getpid(), self.calls, self.total
+
+    pauses = [0.3, 0.05, 0.05, 0.05]
+    agents = [Agent(k, p) for k, p in enumerate(pauses)]
+    serial = [Agent(k, 0.0) for k in range(4)]
+    xs = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    got = []
+    with ModelPool(agents, parallel=True, workers=2) as pool:
+        got.append(pool.call("step", [(xs[0],)] * 4))
+        # round robin: agents 0 and 2 on one worker (0.35 s against 0.1 s): 2 should go
+        assert pool.rebalance(pauses, background=True) == 1
+        assert pool.rebalance(pauses, background=True) == 0  # one set of moves at a time
+        for x in xs[1:]:
+            pool.catch_up(pauses)
+            got.append(pool.call("step", [(x,)] * 4))
+        assert pool.moves == 1
+        assert not pool._shadows
+    assert got[0][2][0] == got[0][0][0] != got[0][1][0]
+    assert got[-1][2][0] == got[-1][1][0]  # agent 2 now lives with agent 1
+    want = [[a.step(x) for a in serial] for x in xs]
+    for g, w in zip(got, want, strict=True):
+        assert [v[1:] for v in g] == [v[1:] for v in w]

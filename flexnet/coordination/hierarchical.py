@@ -392,7 +392,6 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
     rows: list[tuple] = []
     converged = False
     cost = np.nan
-    moved = 0
     spent = np.zeros(len(parts) + 1)  # per-agent solve seconds so far
     spent_then, last = spent.copy(), 0  # at the last rebalance check (first: iteration 0)
     bar = tqdm(total=max_iter, desc="ADMM", disable=not show)
@@ -408,11 +407,12 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         if it in REBALANCE_AT:
             # even out the workers' loads by the warm solve times since the last check:
             # they drift (the 600-bus TSO's went 0.3 → 1.5 s), and iteration 0's cold
-            # times rank the agents differently. Exact: moved agents replay their steps,
-            # so a move must save more over as many iterations again than the replays cost.
+            # times rank the agents differently. Exact: a moved agent's copy replays its
+            # steps in the idle time of its new worker before it takes over.
             recent = (spent - spent_then) / (it - last)
-            moved += pool.rebalance(recent, spent=spent, horizon=it)
+            pool.rebalance(recent, background=True)
             spent_then, last = spent.copy(), it
+        pool.catch_up(seconds)  # budgets the copies' replays in the next iteration
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
         if bad:
             who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
@@ -460,7 +460,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         "admm_busiest_worker_s": ("iteration", [q[8] for q in rows]),
     }, coords={"iteration": it_idx, "dso": dsos})
     return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost,
-                  "moved": moved}
+                  "moved": pool.moves}
 
 
 def _prices(system: System, lam_d: np.ndarray) -> dict[str, xr.DataArray]:
