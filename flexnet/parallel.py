@@ -154,17 +154,19 @@ class _Holder:
     def add_shadows(self, agents: dict[int, Any]) -> None:
         self.shadows.update(agents)
 
-    def catch_up(self, method: str, todo: dict[int, list[tuple]], budget: float) -> dict[int, int]:
-        """Replay calls on shadow copies, in order, until ``budget`` seconds are spent.
+    def catch_up(self, method: str, todo: dict[int, list[tuple[tuple, float]]],
+                 budget: float) -> dict[int, int]:
+        """Replay calls on shadow copies, in order, while they fit in ``budget`` seconds.
 
-        Returns the number of calls each copy went through (the call that crosses the
-        budget is finished: a replay is never cut short).
+        ``todo`` holds each copy's pending calls as (arguments, expected seconds); a call
+        is started only if it is expected to end within the budget. Returns the number of
+        calls each copy went through.
         """
         t0 = time.perf_counter()
         done = dict.fromkeys(todo, 0)
         for i, calls in todo.items():
-            for a in calls:
-                if time.perf_counter() - t0 >= budget:
+            for a, expected in calls:
+                if time.perf_counter() - t0 + expected > budget:
                     return done
                 _call(self.shadows[i], method, a)
                 done[i] += 1
@@ -217,6 +219,7 @@ class ModelPool:
         self._shadows: dict[int, dict[str, Any]] = {}
         self._pending: dict[str, tuple[Any, list[int]]] = {}  # worker → running catch-up
         self._budget: dict[str, float] = {}  # worker → seconds of catch-up in the next call
+        self._cost: dict[int, dict[int, float]] = {}  # agent → replay call → seconds taken
         #: agents moved so far (a background move counts when the copy takes over)
         self.moves = 0
 
@@ -284,7 +287,7 @@ class ModelPool:
 
     def rebalance(self, cost: Sequence[float], min_gain: float = 0.05,
                   spent: Sequence[float] | None = None, horizon: float | None = None,
-                  background: bool = False) -> int:
+                  background: bool = False, setup: Sequence[float] | None = None) -> int:
         """Move agents so that the workers' summed ``cost`` is even, with few moves.
 
         Each move takes an agent from the most loaded worker to the least loaded one, the
@@ -303,7 +306,9 @@ class ModelPool:
         ``background=True`` only starts the moves: the new worker gets a *shadow* copy
         that :meth:`catch_up` replays in that worker's idle time between calls, and the
         copy takes over (the old one is dropped) once it has replayed every call. One set
-        of background moves at a time. Returns the number of agents moved (or starting).
+        of background moves at a time. ``setup`` (seconds to create each agent, e.g. its
+        model build) is added to the expected time of a copy's first replay. Returns the
+        number of agents moved (or starting to).
         """
         if not self.parallel or len(self._holders) < 2 or (background and self._shadows):
             return 0
@@ -330,7 +335,9 @@ class ModelPool:
                 into = {i: self.agents[i] for i in moved if where[i] == w}
                 if into:
                     self._holders[w].add_shadows(into).result()
-            self._shadows = {i: {"to": where[i], "done": 0} for i in moved}
+            first = np.zeros(len(where)) if setup is None else np.asarray(setup, dtype=float)
+            self._shadows = {i: {"to": where[i], "done": 0, "setup": float(first[i])}
+                             for i in moved}
             log.info("ModelPool: moving %d agent(s) in the background; slowest worker's "
                      "load %.3g -> %.3g", len(moved), max(before.values()), max(load.values()))
             return len(moved)
@@ -356,13 +363,16 @@ class ModelPool:
     def catch_up(self, cost: Sequence[float], share: float = 0.8) -> None:
         """Budget the shadow copies' replays (``rebalance(background=True)``) in idle time.
 
-        ``cost`` is each agent's seconds in the last ``replay`` call. In the next one,
+        ``cost`` is each agent's seconds in the last ``replay`` call (call it after every
+        one: the seconds also tell what replaying that call will take). In the next call,
         each shadow's worker gets ``share`` of its gap to the busiest worker's load as a
         time budget: right after its own agents' calls it replays the pending calls
-        (the current one included) on its shadow copies until the budget is spent, while
-        the busiest worker is still at work. A copy that has replayed every call takes
-        over at the start of the call after.
+        (the current one included) on its shadow copies while they fit in the budget,
+        as the busiest worker is still at work. A copy that has replayed every call
+        takes over at the start of the call after.
         """
+        for i, c in enumerate(cost):
+            self._cost.setdefault(i, {})[len(self._history.get(i, ())) - 1] = float(c)
         if not self._shadows:
             return
         loads = dict(zip(sorted(self._holders), self.worker_loads(cost), strict=True))
@@ -375,8 +385,15 @@ class ModelPool:
             budget = self._budget.get(w, 0.0)
             if w in self._pending or w not in self._holders or budget <= 0:
                 continue
-            todo = {i: self._history.get(i, [])[sh["done"]:] + [tuple(args[i])]
-                    for i, sh in self._shadows.items() if sh["to"] == w}
+            todo = {}
+            for i, sh in self._shadows.items():
+                if sh["to"] != w:
+                    continue
+                calls = self._history.get(i, [])[sh["done"]:] + [tuple(args[i])]
+                known = self._cost.get(i, {})
+                last = list(known.values())[-1] if known else 0.0  # for the current call
+                todo[i] = [(a, known.get(k, last) + (sh["setup"] if k == 0 else 0.0))
+                           for k, a in enumerate(calls, start=sh["done"])]
             self._pending[w] = (self._holders[w].catch_up(self._replay, todo, budget), list(todo))
 
     def _drop_shadows(self) -> None:

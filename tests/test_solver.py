@@ -121,6 +121,29 @@ def test_a_costly_own_start_sends_the_next_runs_the_blocks_way():
     assert split.blocks_left == 2
 
 
+def test_whole_lp_starts_from_the_blocks_with_devex_weights(monkeypatch):
+    """Devex only for the start from the blocks' bases; HiGHS's choice otherwise, or the user's."""
+    key = "simplex_dual_edge_weight_strategy"
+    seen = []
+    run = PersistentLP.run
+
+    def spy(self):
+        seen.append((self.name, self.h.getOptionValue(key)[1]))
+        return run(self)
+
+    monkeypatch.setattr(PersistentLP, "run", spy)
+    split, whole = _pair(_synthetic())
+    split.name = "split"
+    _same_optimum_under_new_prices(split, whole, runs=3)
+    # run 1 from the blocks' bases, runs 2–3 from the whole LP's own last optimum
+    assert [v for n, v in seen if n == "split"] == [1, -1, -1]
+    assert {v for n, v in seen if n != "split"} == {-1}
+    assert split.h.getOptionValue(key)[1] == -1
+    given = SnapshotSplitLP(build_tso(_synthetic()), {key: 2})
+    assert given.blocks_start_edge_weights is None
+    assert given.h.getOptionValue(key)[1] == 2
+
+
 def test_large_split_lp_solves_the_blocks_at_every_run():
     """Above own_start_max_rows every run solves the blocks and starts the whole LP from them."""
     split, whole = _pair(_synthetic())

@@ -329,8 +329,8 @@ def solve_hierarchical(
         built = pool.call("build")
         t_build = time.perf_counter() - t_build
         log.info("hierarchical: %d subproblems built in %.1f s", len(agents), t_build)
-        hist, state = _admm(system, parts, pool, names, rho=rho, max_iter=max_iter, eps_abs=eps_abs,
-                            eps_rel=eps_rel, show=show)
+        hist, state = _admm(system, parts, pool, names, built=built, rho=rho, max_iter=max_iter,
+                            eps_abs=eps_abs, eps_rel=eps_rel, show=show)
         parts_ds = pool.call("result")
         sizes = pd.DataFrame(pool.call("stats"))
     wall = time.perf_counter() - t0
@@ -381,7 +381,7 @@ def _masks(system: System, table: pd.DataFrame | None) -> dict[str, np.ndarray] 
 
 
 def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[str, ...], *,
-          rho: float,
+          built: list[dict], rho: float,
           max_iter: int, eps_abs: float, eps_rel: float, show: bool) -> tuple[xr.Dataset, dict]:
     dsos = list(system.ds.dso.values)
     shape = (len(names), system.n("snapshot"), len(dsos))
@@ -410,7 +410,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
             # times rank the agents differently. Exact: a moved agent's copy replays its
             # steps in the idle time of its new worker before it takes over.
             recent = (spent - spent_then) / (it - last)
-            pool.rebalance(recent, background=True)
+            pool.rebalance(recent, background=True, setup=[b["seconds"] for b in built])
             spent_then, last = spent.copy(), it
         pool.catch_up(seconds)  # budgets the copies' replays in the next iteration
         bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
