@@ -219,6 +219,7 @@ class ModelPool:
         self._shadows: dict[int, dict[str, Any]] = {}
         self._pending: dict[str, tuple[Any, list[int]]] = {}  # worker → running catch-up
         self._budget: dict[str, float] = {}  # worker → seconds of catch-up in the next call
+        self._gaps: list[dict[str, float]] = []  # worker → gap to the busiest, last calls
         self._cost: dict[int, dict[int, float]] = {}  # agent → replay call → seconds taken
         #: agents moved so far (a background move counts when the copy takes over)
         self.moves = 0
@@ -365,19 +366,22 @@ class ModelPool:
 
         ``cost`` is each agent's seconds in the last ``replay`` call (call it after every
         one: the seconds also tell what replaying that call will take). In the next call,
-        each shadow's worker gets ``share`` of its gap to the busiest worker's load as a
-        time budget: right after its own agents' calls it replays the pending calls
-        (the current one included) on its shadow copies while they fit in the budget,
-        as the busiest worker is still at work. A copy that has replayed every call
-        takes over at the start of the call after.
+        each shadow's worker gets ``share`` of its smallest gap to the busiest worker's
+        load over the last three calls as a time budget: right after its own agents'
+        calls it replays the pending calls (the current one included) on its shadow
+        copies while they fit in the budget, as the busiest worker is still at work. A
+        copy that has replayed every call takes over at the start of the call after.
         """
         for i, c in enumerate(cost):
             self._cost.setdefault(i, {})[len(self._history.get(i, ())) - 1] = float(c)
-        if not self._shadows:
+        if not self.parallel or not self._holders:
             return
         loads = dict(zip(sorted(self._holders), self.worker_loads(cost), strict=True))
         top = max(loads.values())
-        self._budget = {w: share * (top - v) for w, v in loads.items()}
+        # the smallest recent gap: after a slow call (the TSO's re-solve once ρ changed,
+        # 18 s on ACTIVSg2000) the last gap alone let replays run into the next call
+        self._gaps = (self._gaps + [{w: top - v for w, v in loads.items()}])[-3:]
+        self._budget = {w: share * min(g.get(w, 0.0) for g in self._gaps) for w in loads}
 
     def _start_catch_up(self, args: Sequence[tuple]) -> None:
         """Queue a catch-up behind the call just sent, on every shadow's worker."""
@@ -408,10 +412,12 @@ class ModelPool:
         self._shadows, self._pending = {}, {}
 
     def _collect(self) -> None:
-        """Record finished catch-ups; hand over to shadows that have replayed every call."""
+        """Wait for the catch-ups; hand over to shadows that have replayed every call.
+
+        Waiting costs little: the next call to a catch-up's worker would queue behind it
+        anyway, and its budget was meant to end it before the busiest worker's call did.
+        """
         for w, (fut, _) in list(self._pending.items()):
-            if not fut.done():
-                continue
             del self._pending[w]
             try:
                 done = fut.result()
@@ -422,7 +428,7 @@ class ModelPool:
             for i, n in done.items():
                 self._shadows[i]["done"] += n
         ready = [i for i, sh in self._shadows.items()
-                 if sh["to"] not in self._pending and sh["done"] == len(self._history.get(i, ()))]
+                 if sh["done"] == len(self._history.get(i, ()))]
         # the copies take over before the originals go: a worker lost in between leaves
         # every agent live somewhere
         for w in sorted(self._holders):
