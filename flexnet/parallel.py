@@ -219,7 +219,6 @@ class ModelPool:
         self._shadows: dict[int, dict[str, Any]] = {}
         self._pending: dict[str, tuple[Any, list[int]]] = {}  # worker → running catch-up
         self._budget: dict[str, float] = {}  # worker → seconds of catch-up in the next call
-        self._gaps: list[dict[str, float]] = []  # worker → gap to the busiest, last calls
         self._cost: dict[int, dict[int, float]] = {}  # agent → replay call → seconds taken
         #: agents moved so far (a background move counts when the copy takes over)
         self.moves = 0
@@ -366,11 +365,11 @@ class ModelPool:
 
         ``cost`` is each agent's seconds in the last ``replay`` call (call it after every
         one: the seconds also tell what replaying that call will take). In the next call,
-        each shadow's worker gets ``share`` of its smallest gap to the busiest worker's
-        load over the last three calls as a time budget: right after its own agents'
-        calls it replays the pending calls (the current one included) on its shadow
-        copies while they fit in the budget, as the busiest worker is still at work. A
-        copy that has replayed every call takes over at the start of the call after.
+        each shadow's worker gets ``share`` of its gap to the busiest worker's load in
+        the last call as a time budget: right after its own agents' calls it replays the
+        pending calls (the current one included) on its shadow copies while they fit in
+        the budget, as the busiest worker is still at work. A copy that has replayed
+        every call takes over at the start of the call after.
         """
         for i, c in enumerate(cost):
             self._cost.setdefault(i, {})[len(self._history.get(i, ())) - 1] = float(c)
@@ -378,10 +377,10 @@ class ModelPool:
             return
         loads = dict(zip(sorted(self._holders), self.worker_loads(cost), strict=True))
         top = max(loads.values())
-        # the smallest recent gap: after a slow call (the TSO's re-solve once ρ changed,
-        # 18 s on ACTIVSg2000) the last gap alone let replays run into the next call
-        self._gaps = (self._gaps + [{w: top - v for w, v in loads.items()}])[-3:]
-        self._budget = {w: share * min(g.get(w, 0.0) for g in self._gaps) for w in loads}
+        # the last gap, not the smallest of a few: after the TSO's slow re-solves
+        # (ACTIVSg2000) a replay can then run 5 s into the next call, but with the
+        # smallest of the last three gaps no copy's build (≈ 2 s) ever fit at 300 feeders
+        self._budget = {w: share * (top - v) for w, v in loads.items()}
 
     def _start_catch_up(self, args: Sequence[tuple]) -> None:
         """Queue a catch-up behind the call just sent, on every shadow's worker."""
