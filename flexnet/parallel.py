@@ -217,7 +217,7 @@ class ModelPool:
         self._holders: dict[str, Any] = {}
         #: agent → its shadow copy's worker and how many replay calls it has been through
         self._shadows: dict[int, dict[str, Any]] = {}
-        self._pending: dict[str, tuple[Any, list[int]]] = {}  # worker → running catch-up
+        self._pending: dict[str, Any] = {}  # worker → its running catch-up (a future)
         self._budget: dict[str, float] = {}  # worker → seconds of catch-up in the next call
         self._cost: dict[int, dict[int, float]] = {}  # agent → replay call → seconds taken
         #: agents moved so far (a background move counts when the copy takes over)
@@ -394,10 +394,10 @@ class ModelPool:
                     continue
                 calls = self._history.get(i, [])[sh["done"]:] + [tuple(args[i])]
                 known = self._cost.get(i, {})
-                last = list(known.values())[-1] if known else 0.0  # for the current call
+                last = next(reversed(known.values()), 0.0)  # for the current call
                 todo[i] = [(a, known.get(k, last) + (sh["setup"] if k == 0 else 0.0))
                            for k, a in enumerate(calls, start=sh["done"])]
-            self._pending[w] = (self._holders[w].catch_up(self._replay, todo, budget), list(todo))
+            self._pending[w] = self._holders[w].catch_up(self._replay, todo, budget)
 
     def _drop_shadows(self) -> None:
         """Give up background moves (after a worker loss): drop every shadow copy."""
@@ -406,7 +406,7 @@ class ModelPool:
         for w, h in self._holders.items():
             with contextlib.suppress(Exception):  # a dead worker's holder: nothing to drop
                 if w in self._pending:
-                    self._pending[w][0].result()
+                    self._pending[w].result()
                 h.drop_shadows().result()
         self._shadows, self._pending = {}, {}
 
@@ -416,7 +416,7 @@ class ModelPool:
         Waiting costs little: the next call to a catch-up's worker would queue behind it
         anyway, and its budget was meant to end it before the busiest worker's call did.
         """
-        for w, (fut, _) in list(self._pending.items()):
+        for w, fut in list(self._pending.items()):
             del self._pending[w]
             try:
                 done = fut.result()

@@ -595,7 +595,7 @@ class SnapshotSplitLP(PersistentLP):
         self._row_local = np.full(nr, -1, dtype=np.int32)
         cost = np.asarray(lp.col_cost_, dtype=float)
         clo, cup = np.asarray(lp.col_lower_, dtype=float), np.asarray(lp.col_upper_, dtype=float)
-        opts = {k: v for k, v in highs_options(options or {}).items() if k != "log_file"}
+        opts = {k: v for k, v in given.items() if k != "log_file"}
         self._blocks: list[tuple[Any, np.ndarray, np.ndarray]] = []
         for t in range(int(col_snap.max()) + 1):
             cols, rows = np.flatnonzero(col_snap == t), np.flatnonzero(row_snap == t)
