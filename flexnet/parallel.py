@@ -130,16 +130,42 @@ def _call(obj: Any, method: str, args: tuple) -> Any:
     return getattr(obj, method)(*args)
 
 
+#: ``nice`` of the thread that runs a worker's agents other than the pool's leads (Linux)
+LANE_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Give the calling thread a lower CPU priority (Linux: ``nice`` is per thread)."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS would renice the process
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LANE_NICE)
+
+
 class _Holder:
     """A dask actor holding the agents placed on its worker; it runs their calls in turn.
 
     One holder per worker, not one actor per agent: actors each get their own thread, so
     a worker's agents would otherwise solve at once on one core and compete for it.
+
+    The exception are the pool's *leads* (``ModelPool(lead=...)``): a lead's call runs
+    in the actor's thread at normal priority while the worker's other agents run in turn
+    in one *lane* thread at lower priority (:data:`LANE_NICE`). With as many workers as
+    cores the operating system then gives the lead a core whenever it is at work and the
+    lanes share what is left, so one long call (the TSO's re-solve in ADMM) is overlapped
+    with every worker's short ones instead of adding to its own worker's.
     """
 
-    def __init__(self, agents: dict[int, Any]) -> None:
+    def __init__(self, agents: dict[int, Any], lead: Sequence[int] = ()) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.agents = dict(agents)
+        self.lead = set(lead)
         self.shadows: dict[int, Any] = {}  # copies catching up before a move (ModelPool)
+        self._lane = ThreadPoolExecutor(1, thread_name_prefix="flexnet-lane",
+                                        initializer=_lower_priority)
 
     def add(self, agents: dict[int, Any]) -> None:
         self.agents.update(agents)
@@ -149,7 +175,11 @@ class _Holder:
             del self.agents[i]
 
     def call(self, method: str, args: dict[int, tuple]) -> dict[int, Any]:
-        return {i: _call(self.agents[i], method, a) for i, a in args.items()}
+        rest = {i: a for i, a in args.items() if i not in self.lead}
+        lane = self._lane.submit(lambda: {i: _call(self.agents[i], method, a)
+                                          for i, a in rest.items()})
+        out = {i: _call(self.agents[i], method, a) for i, a in args.items() if i in self.lead}
+        return out | lane.result()
 
     def add_shadows(self, agents: dict[int, Any]) -> None:
         self.shadows.update(agents)
@@ -162,6 +192,10 @@ class _Holder:
         is started only if it is expected to end within the budget. Returns the number of
         calls each copy went through.
         """
+        return self._lane.submit(self._catch_up, method, todo, budget).result()
+
+    def _catch_up(self, method: str, todo: dict[int, list[tuple[tuple, float]]],
+                  budget: float) -> dict[int, int]:
         t0 = time.perf_counter()
         done = dict.fromkeys(todo, 0)
         for i, calls in todo.items():
@@ -200,13 +234,21 @@ class ModelPool:
     once or in the background: a shadow copy on the new worker replays the history in
     that worker's idle time (:meth:`catch_up`) and takes over when it has caught up.
 
+    ``lead`` names agents whose calls may take much longer than the others' (the TSO in
+    ADMM). Each runs in its own thread at normal priority, beside its worker's other
+    agents, which run in one lower-priority thread per worker (``_Holder``): the lead's
+    call is overlapped with every worker's short ones, and :meth:`worker_loads` and
+    :meth:`rebalance` even out the other agents only.
+
     Use as a context manager; ``call(method, args)`` returns the results in agent order.
     """
 
     def __init__(self, agents: Sequence[Any], *, parallel: bool = False,
                  workers: int | None = None, scheduler_address: str | None = None,
-                 client: Any = None, replay: str | None = "step") -> None:
+                 client: Any = None, replay: str | None = "step",
+                 lead: Sequence[int] = ()) -> None:
         self.agents = list(agents)
+        self.lead = sorted(set(lead))
         self.parallel = parallel or client is not None
         self._client = client
         self._workers = workers
@@ -246,7 +288,8 @@ class ModelPool:
             return
         # scattered first: agents carry their system data, too large to embed in a task
         [data] = self._client.scatter([agents], workers=[worker])
-        fut = self._client.submit(_Holder, data, actor=True, workers=[worker], pure=False)
+        fut = self._client.submit(_Holder, data, self.lead, actor=True, workers=[worker],
+                                  pure=False)
         self._holders[worker] = fut.result()
 
     def _heal(self, lost: list[int]) -> None:
@@ -282,6 +325,8 @@ class ModelPool:
         cost = np.asarray(cost, dtype=float)
         if not self.parallel or not self._holders:
             return [float(cost.sum())]
+        cost = cost.copy()
+        cost[self.lead] = 0.0  # leads run beside their worker's other agents
         where = np.asarray(self._where, dtype=object)
         return [float(cost[where == w].sum()) for w in sorted(self._holders)]
 
@@ -312,7 +357,8 @@ class ModelPool:
         """
         if not self.parallel or len(self._holders) < 2 or (background and self._shadows):
             return 0
-        cost = np.asarray(cost, dtype=float)
+        cost = np.array(cost, dtype=float)
+        cost[self.lead] = 0.0  # leads stay where they are
         addrs = sorted(self._holders)
         before = dict(zip(addrs, self.worker_loads(cost), strict=True))
         load = dict(before)

@@ -90,16 +90,17 @@ def test_an_agent_moved_in_the_background_keeps_the_iterates(monkeypatch):
     from flexnet.coordination import hierarchical as H
     from flexnet.parallel import ModelPool
 
-    s = subcase(("DSO1", "DSO2"), 4)
+    s = subcase(("DSO1", "DSO2", "DSO3"), 4)
     ser = flexnet.solve(s, "hierarchical", parallel=False, progress=False).dataset
     rebalance, catch_up = ModelPool.rebalance, ModelPool.catch_up
-    # round robin puts the TSO (0) and group 2 on one worker: loads 10 + 4 vs 1 → group 2
+    # round robin puts the TSO (0, the lead: not counted) and group 2 on one worker,
+    # groups 1 and 3 on the other: loads 1 vs 4 + 1 → group 3 moves
     monkeypatch.setattr(H, "REBALANCE_AT", (2,))
     monkeypatch.setattr(ModelPool, "rebalance",
-                        lambda self, cost, **kw: rebalance(self, [10.0, 1.0, 4.0], **kw))
-    # and a busy TSO worker: the copy's worker gets the idle time to replay at once
+                        lambda self, cost, **kw: rebalance(self, [10.0, 4.0, 1.0, 1.0], **kw))
+    # and a busy worker for group 1: the copy's worker gets the idle time to replay at once
     monkeypatch.setattr(ModelPool, "catch_up",
-                        lambda self, cost, **kw: catch_up(self, [100.0, *cost[1:]], **kw))
+                        lambda self, cost, **kw: catch_up(self, [cost[0], 100.0, *cost[2:]], **kw))
     par = flexnet.solve(s, "hierarchical", parallel=True, workers=2, progress=False).dataset
     assert par.attrs["admm_agents_moved"] == 1
     assert ser.attrs["admm_iterations"] == par.attrs["admm_iterations"]

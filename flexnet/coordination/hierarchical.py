@@ -323,8 +323,9 @@ def solve_hierarchical(
     use_dask = parallel is True or (parallel == "auto" and (
         scheduler_address is not None or workers is not None))
     t0 = time.perf_counter()
+    # the TSO leads: its re-solves (seconds, when ramps bind) overlap the DSO groups' solves
     with ModelPool(agents, parallel=use_dask, workers=workers,
-                   scheduler_address=scheduler_address) as pool:
+                   scheduler_address=scheduler_address, lead=[0]) as pool:
         t_build = time.perf_counter()
         built = pool.call("build")
         t_build = time.perf_counter() - t_build
@@ -400,7 +401,8 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
         args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
         out = pool.call("step", args)
         seconds = [o["seconds"] for o in out]
-        busiest = max(pool.worker_loads(seconds))  # before a rebalance moves agents
+        # before a rebalance moves agents; the TSO runs beside its worker's DSO groups
+        busiest = max(*pool.worker_loads(seconds), seconds[0])
         spent += seconds
         if it == 0:  # cold solves: not a guide to the warm ones that follow
             spent_then = spent.copy()
