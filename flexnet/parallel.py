@@ -130,7 +130,9 @@ def _call(obj: Any, method: str, args: tuple) -> Any:
     return getattr(obj, method)(*args)
 
 
-#: ``nice`` of the thread that runs a worker's agents other than the pool's leads (Linux)
+#: added to the ``nice`` of the thread that runs a worker's agents other than the pool's
+#: leads (Linux). At +10 the kernel weighs a lead ≈ 9× a lane thread, so a lead at work
+#: keeps a core to itself and the lanes share the other.
 LANE_NICE = 10
 
 
@@ -140,8 +142,10 @@ def _lower_priority() -> None:
     import threading
 
     if sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS would renice the process
+        tid = threading.get_native_id()
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LANE_NICE)
+            os.setpriority(os.PRIO_PROCESS, tid,
+                           min(os.getpriority(os.PRIO_PROCESS, tid) + LANE_NICE, 19))
 
 
 class _Holder:

@@ -161,3 +161,41 @@ def test_model_pool_moves_agents_in_the_background():
     want = [[a.step(x) for a in serial] for x in xs]
     for g, w in zip(got, want, strict=True):
         assert [v[1:] for v in g] == [v[1:] for v in w]
+
+
+def test_model_pool_lead_runs_beside_its_workers_other_agents(tmp_path):
+    """A lead's call overlaps its worker's other agents', which run at lower priority."""
+    import sys
+
+    from flexnet.parallel import LANE_NICE, ModelPool
+
+    started = tmp_path / "lane-started"
+
+    class Agent:  # defined here so cloudpickle sends it by value
+        def __init__(self, k):
+            self.k = k
+
+        def step(self, x):
+            if self.k == 0:
+                # the lead waits for agent 2, which its worker runs after it if in turn
+                for _ in range(600):
+                    if started.exists():
+                        break
+                    time.sleep(0.05)
+            elif self.k == 2:
+                started.touch()
+            tid = threading.get_native_id()
+            return os.getpid(), tid, os.getpriority(os.PRIO_PROCESS, tid), started.exists(), x
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with ModelPool([Agent(k) for k in range(3)], parallel=True, workers=2, lead=[0]) as pool:
+        out = pool.call("step", [(1.0,)] * 3)
+        # the lead does not count in its worker's load, and is never moved
+        assert pool.worker_loads([10.0, 1.0, 1.0]) == [1.0, 1.0]
+        assert pool.rebalance([10.0, 0.1, 5.0]) == 0
+    (pid0, tid0, nice0, seen, _), _, (pid2, tid2, nice2, _, _) = out
+    assert pid0 == pid2  # same worker
+    assert tid0 != tid2  # two threads
+    assert seen  # agent 2 ran while the lead was at work
+    if sys.platform.startswith("linux"):
+        assert (nice0, nice2) == (base, min(base + LANE_NICE, 19))
