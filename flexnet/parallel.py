@@ -132,20 +132,21 @@ def _call(obj: Any, method: str, args: tuple) -> Any:
 
 #: added to the ``nice`` of the thread that runs a worker's agents other than the pool's
 #: leads (Linux). At +10 the kernel weighs a lead ≈ 9× a lane thread, so a lead at work
-#: keeps a core to itself and the lanes share the other.
+#: keeps a core to itself and the lanes share the other. Read when a pool places its
+#: agents; 0 keeps every thread at the worker's priority.
 LANE_NICE = 10
 
 
-def _lower_priority() -> None:
+def _lower_priority(by: int) -> None:
     """Give the calling thread a lower CPU priority (Linux: ``nice`` is per thread)."""
     import sys
     import threading
 
-    if sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS would renice the process
+    if by > 0 and sys.platform.startswith("linux"):  # elsewhere: the whole process
         tid = threading.get_native_id()
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, tid,
-                           min(os.getpriority(os.PRIO_PROCESS, tid) + LANE_NICE, 19))
+                           min(os.getpriority(os.PRIO_PROCESS, tid) + by, 19))
 
 
 class _Holder:
@@ -162,14 +163,14 @@ class _Holder:
     with every worker's short ones instead of adding to its own worker's.
     """
 
-    def __init__(self, agents: dict[int, Any], lead: Sequence[int] = ()) -> None:
+    def __init__(self, agents: dict[int, Any], lead: Sequence[int] = (), nice: int = 0) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.agents = dict(agents)
         self.lead = set(lead)
         self.shadows: dict[int, Any] = {}  # copies catching up before a move (ModelPool)
         self._lane = ThreadPoolExecutor(1, thread_name_prefix="flexnet-lane",
-                                        initializer=_lower_priority)
+                                        initializer=_lower_priority, initargs=(nice,))
 
     def add(self, agents: dict[int, Any]) -> None:
         self.agents.update(agents)
@@ -242,7 +243,10 @@ class ModelPool:
     ADMM). Each runs in its own thread at normal priority, beside its worker's other
     agents, which run in one lower-priority thread per worker (``_Holder``): the lead's
     call is overlapped with every worker's short ones, and :meth:`worker_loads` and
-    :meth:`rebalance` even out the other agents only.
+    :meth:`rebalance` even out the other agents only. A worker holding a lead thus uses
+    up to two cores, and the lanes yield to every other process of the worker's host at
+    normal priority; ``flexnet.parallel.LANE_NICE = 0`` (set before the pool starts)
+    keeps them at the worker's priority.
 
     Use as a context manager; ``call(method, args)`` returns the results in agent order.
     """
@@ -292,8 +296,8 @@ class ModelPool:
             return
         # scattered first: agents carry their system data, too large to embed in a task
         [data] = self._client.scatter([agents], workers=[worker])
-        fut = self._client.submit(_Holder, data, self.lead, actor=True, workers=[worker],
-                                  pure=False)
+        fut = self._client.submit(_Holder, data, self.lead, LANE_NICE, actor=True,
+                                  workers=[worker], pure=False)
         self._holders[worker] = fut.result()
 
     def _heal(self, lost: list[int]) -> None:
