@@ -559,6 +559,9 @@ class SnapshotSplitLP(PersistentLP):
         self.blocks_left = 0  # runs still to take the blocks' way after a costly own start
         self._whole_streak = 0
         self.block_tries = 0
+        #: threads solving the blocks at once (HiGHS releases the GIL); the answer is the same
+        self.block_threads = 1
+        self._block_pool: Any = None
         self._sol: tuple[np.ndarray, np.ndarray, float] | None = None
         nc, nr = int(self.h.getNumCol()), int(self.h.getNumRow())
         #: own-start re-solves above this many simplex iterations switch to the blocks
@@ -668,10 +671,10 @@ class SnapshotSplitLP(PersistentLP):
         nc, nr = self._col_snap.size, self._row_snap.size
         x, y, obj = np.empty(nc), np.empty(nr), self._offset
         status = "optimal"
-        for t, (h, cols, rows) in enumerate(self._blocks):
-            status = _run_warm(h, f"{self.name} block {t}")
+        for t, status in enumerate(self._run_blocks()):
             if status != "optimal":
                 break
+            h, cols, rows = self._blocks[t]
             sol = h.getSolution()
             x[cols], y[rows] = sol.col_value, sol.row_dual
             obj += h.getInfo().objective_function_value
@@ -711,6 +714,20 @@ class SnapshotSplitLP(PersistentLP):
             self.h.setBasis(basis)
             return self._run_whole(own=False, edge=self.blocks_start_edge_weights)
         return self._run_whole(own=own_start and self.whole_runs > 0)
+
+    def _run_blocks(self) -> Iterator[str]:
+        """Each block's status, in order, solving them in turn or on ``block_threads``."""
+        if self.block_threads <= 1:
+            return (_run_warm(h, f"{self.name} block {t}")
+                    for t, (h, _, _) in enumerate(self._blocks))
+        if self._block_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._block_pool = ThreadPoolExecutor(self.block_threads,
+                                                  thread_name_prefix="flexnet-blocks")
+        return iter(list(self._block_pool.map(
+            lambda tb: _run_warm(tb[1][0], f"{self.name} block {tb[0]}"),
+            enumerate(self._blocks))))
 
     def _run_whole(self, own: bool, edge: int | None = None) -> str:
         """The whole LP from the basis it holds; ``own``: that is its own last optimum.

@@ -87,6 +87,24 @@ def test_split_follows_cost_and_rhs_changes(system):
         np.testing.assert_allclose(x_s[cols] - up + down, target, atol=1e-6)
 
 
+def test_split_blocks_on_two_threads_give_the_same_iterates():
+    """Solving the hourly LPs at once changes nothing: same points, bases, duals, runs."""
+    system = case(flexnet.DEFAULT_CASE)
+    one, two = SnapshotSplitLP(build_tso(system)), SnapshotSplitLP(build_tso(system))
+    two.block_threads = 2
+    rng = np.random.default_rng(5)
+    cols = one.cols("Pcc-p")
+    for _ in range(4):
+        price = one.cost[cols] + rng.normal(0, 20, cols.size)
+        for lp in (one, two):
+            lp.set_cost(cols, price)
+            assert lp.run() == "optimal"
+        np.testing.assert_array_equal(one.values(), two.values())
+    assert two._block_pool is not None  # the threads were used
+    assert (one.split_runs, one.whole_runs) == (two.split_runs, two.whole_runs) == (4, 0)
+    np.testing.assert_array_equal(_lmp(one), _lmp(two))
+
+
 def _same_optimum_under_new_prices(split, whole, runs: int) -> None:
     """Change the PCC prices ``runs`` times; split and whole LP must reach the same cost."""
     cols = split.cols("Pcc-p")

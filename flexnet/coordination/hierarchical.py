@@ -59,6 +59,9 @@ log = logging.getLogger("flexnet")
 GROUP_FEEDERS = 12
 #: feeders per independent LP inside a DSO group's subproblem (see ``Subproblem``)
 BLOCK_FEEDERS = 1
+#: threads solving the TSO's hourly LPs at once on dask, where the TSO leads
+#: (``ModelPool(lead=...)``) and the DSO groups' lanes yield to it; serially one
+TSO_BLOCK_THREADS = 2
 #: ADMM iterations after which the agents may be re-placed by their recent solve times
 REBALANCE_AT = (2, 5, 10, 20, 40, 80, 160)
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
@@ -151,10 +154,11 @@ class Subproblem:
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
                  options: dict[str, Any] | None = None,
                  tvpp: dict[str, np.ndarray] | None = None, split: bool = False,
-                 blocks: int | None = None) -> None:
+                 blocks: int | None = None, block_threads: int = 1) -> None:
         self.role = role
         self.split = split
         self.blocks = blocks
+        self.block_threads = block_threads
         self.tvpp = tvpp
         self.names = EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ())
         self.system_ds = system_ds
@@ -187,6 +191,7 @@ class Subproblem:
             name = f"hierarchical/{self.role}"
             if self.split:
                 lp = SnapshotSplitLP(m, self.options, name=name)
+                lp.block_threads = self.block_threads
             elif self.blocks and self.blocks > 1:
                 lp = SnapshotSplitLP(m, self.options, name=name, by="components",
                                      blocks=self.blocks)
@@ -317,14 +322,14 @@ def solve_hierarchical(
         table = classify(system) if vpp is True else vpp
     subs = [system.select(g) for g in parts]
     names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
-    agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table),
-                         split=split_tso)] + [
-        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
-                   blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
     # "auto": dask only when asked for workers or a scheduler: a LocalCluster takes ≈ 1.4 s
     # and 124 MB per worker to start, more than a small case's whole ADMM run
     use_dask = parallel is True or (parallel == "auto" and (
         scheduler_address is not None or workers is not None))
+    agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table),
+                         split=split_tso, block_threads=TSO_BLOCK_THREADS if use_dask else 1)] + [
+        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
+                   blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
     t0 = time.perf_counter()
     # the TSO leads: its re-solves (seconds, when ramps bind) overlap the DSO groups' solves
     with ModelPool(agents, parallel=use_dask, workers=workers,
