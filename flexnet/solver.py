@@ -523,7 +523,9 @@ class SnapshotSplitLP(PersistentLP):
     -----
     Change costs and row bounds through :meth:`set_cost` and :meth:`set_rhs` only: they
     keep the blocks and the whole LP in step. ``split_runs`` and ``whole_runs`` count how
-    each run ended, ``block_tries`` how often the blocks were solved. After a whole run,
+    each run ended, ``block_tries`` how often the blocks were solved. ``block_threads``
+    (default 1) solves that many blocks at once (HiGHS releases the GIL; the blocks share
+    nothing, so the answer is the same). After a whole run,
     runs of an LP with at most ``own_start_max_rows`` rows go straight to the whole LP,
     warm from its last optimum, and the blocks are tried again every ``retry_split`` (10)
     runs: on the 600-bus synthetic TSO in ADMM (135k rows), whose ramps bind every
