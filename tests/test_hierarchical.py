@@ -174,3 +174,16 @@ def test_agents_re_solve_with_the_warm_options_unless_overridden():
     assert option(default, "dual_simplex_cost_perturbation_multiplier") == 0.0
     given = Subproblem("dso", sub.ds, options={"simplex_scale_strategy": 2}).lp.h
     assert option(given, "simplex_scale_strategy") == 2
+
+
+def test_serial_default_is_one_dso_subproblem_with_the_same_iterates():
+    """Serially all DSOs share one model (one linopy build); its feeder LPs are those of
+    any grouping, so the iterates equal those with one subproblem per DSO."""
+    s = subcase(("DSO1", "DSO2", "DSO3"), 6)
+    one = flexnet.solve(s, "hierarchical", parallel=False, progress=False).dataset
+    per_dso = flexnet.solve(s, "hierarchical", parallel=False, groups=3, progress=False).dataset
+    assert (one.attrs["admm_subproblems"], per_dso.attrs["admm_subproblems"]) == (2, 4)
+    assert one.attrs["admm_dso_lps"] == per_dso.attrs["admm_dso_lps"] == 3
+    assert one.attrs["admm_iterations"] == per_dso.attrs["admm_iterations"]
+    np.testing.assert_array_equal(one.admm_primal_residual, per_dso.admm_primal_residual)
+    np.testing.assert_array_equal(one.pcc_p, per_dso.pcc_p)
