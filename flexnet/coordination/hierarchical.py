@@ -297,7 +297,7 @@ def solve_hierarchical(
     parallel, workers, scheduler_address
         ``True`` runs the agents on dask (a LocalCluster of ``workers`` processes, or the
         scheduler at ``scheduler_address``); ``"auto"`` does so when either is given.
-        On 2 cores, 2 workers made ADMM iterations 1.8–2.0× faster at 100–300 feeders and
+        On 2 cores, 2 workers made ADMM iterations 1.7–2.0× faster at 100–300 feeders and
         on ACTIVSg2000 + 500 feeders, less where the TSO's own solve dominates (1.5× on
         the synthetic 2,000 × 500; docs/scaling.md); on small cases the workers' start-up
         outweighs the gain.
