@@ -88,7 +88,7 @@ def test_split_follows_cost_and_rhs_changes(system):
 
 
 def test_split_blocks_on_two_threads_give_the_same_iterates():
-    """Solving the hourly LPs at once changes nothing: same points, bases, duals, runs."""
+    """Solving the hourly LPs at once changes nothing: same points, duals and runs."""
     system = case(flexnet.DEFAULT_CASE)
     one, two = SnapshotSplitLP(build_tso(system)), SnapshotSplitLP(build_tso(system))
     two.block_threads = 2
