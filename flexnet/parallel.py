@@ -324,17 +324,21 @@ class ModelPool:
             args = {i: self._history[i][k] for i in idx if len(self._history.get(i, ())) > k}
             self._holders[worker].call(self._replay, args).result()
 
+    def _without_leads(self, cost: Sequence[float]) -> np.ndarray:
+        """``cost`` as floats, 0 for the leads: they run beside their worker's other agents."""
+        cost = np.array(cost, dtype=float)
+        cost[self.lead] = 0.0
+        return cost
+
     def worker_loads(self, cost: Sequence[float]) -> list[float]:
         """``cost`` summed over each worker's agents (serially: one total).
 
         With per-agent solve seconds of one call, the largest entry is the busiest
         worker's share of that call: what the call would take with no dispatch overhead.
         """
-        cost = np.asarray(cost, dtype=float)
         if not self.parallel or not self._holders:
-            return [float(cost.sum())]
-        cost = cost.copy()
-        cost[self.lead] = 0.0  # leads run beside their worker's other agents
+            return [float(np.sum(cost))]
+        cost = self._without_leads(cost)
         where = np.asarray(self._where, dtype=object)
         return [float(cost[where == w].sum()) for w in sorted(self._holders)]
 
@@ -365,8 +369,7 @@ class ModelPool:
         """
         if not self.parallel or len(self._holders) < 2 or (background and self._shadows):
             return 0
-        cost = np.array(cost, dtype=float)
-        cost[self.lead] = 0.0  # leads stay where they are
+        cost = self._without_leads(cost)  # leads stay where they are
         addrs = sorted(self._holders)
         before = dict(zip(addrs, self.worker_loads(cost), strict=True))
         load = dict(before)

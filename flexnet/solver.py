@@ -719,17 +719,17 @@ class SnapshotSplitLP(PersistentLP):
 
     def _run_blocks(self) -> Iterator[str]:
         """Each block's status, in order, solving them in turn or on ``block_threads``."""
+        def run(block: tuple[int, tuple[Any, np.ndarray, np.ndarray]]) -> str:
+            return _run_warm(block[1][0], f"{self.name} block {block[0]}")
+
         if self.block_threads <= 1:
-            return (_run_warm(h, f"{self.name} block {t}")
-                    for t, (h, _, _) in enumerate(self._blocks))
+            return map(run, enumerate(self._blocks))  # lazily: a failed block ends the run
         if self._block_pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._block_pool = ThreadPoolExecutor(self.block_threads,
                                                   thread_name_prefix="flexnet-blocks")
-        return iter(list(self._block_pool.map(
-            lambda tb: _run_warm(tb[1][0], f"{self.name} block {tb[0]}"),
-            enumerate(self._blocks))))
+        return iter(list(self._block_pool.map(run, enumerate(self._blocks))))
 
     def _run_whole(self, own: bool, edge: int | None = None) -> str:
         """The whole LP from the basis it holds; ``own``: that is its own last optimum.
