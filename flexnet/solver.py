@@ -1,10 +1,31 @@
-"""Running HiGHS on a linopy model: options, status handling, infeasibility diagnosis."""
+"""Running HiGHS on a linopy model: options, status handling, infeasibility diagnosis.
+
+HiGHS's threads
+---------------
+HiGHS keeps one task scheduler per calling thread, started by the first ``run()`` in
+that thread with the ``threads`` option of the instance that ran. Since highspy 1.15 a
+later ``run()`` whose ``threads`` differs fails (``kError``, model status "Not Set"); since
+1.16 the default (``threads=0``) starts as many threads as the machine has cores. So the
+rule in flexnet is:
+
+* every HiGHS instance flexnet creates gets an explicit ``threads``: the user's
+  ``threads`` option, else :data:`DEFAULT_THREADS` (1: flexnet parallelises across
+  subproblems — dask workers, hourly blocks — and HiGHS's dual simplex is serial anyway);
+* before every ``run()`` (:func:`run_checked`), flexnet compares that value with the size
+  of the scheduler it started in the calling thread and, if they differ (or flexnet has not
+  started one there yet), resets the thread's scheduler deliberately
+  (``Highs.resetThreadScheduler``). A run therefore never depends on which solve came
+  before it in the process, and other threads' schedulers are never touched;
+* every option set and every ``run()`` is checked: a refused option or a failed run
+  raises :class:`~flexnet.errors.SolverError` naming the option and quoting HiGHS.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -18,8 +39,9 @@ from flexnet.errors import InfeasibleError, SolverError, UnboundedError
 if TYPE_CHECKING:
     from flexnet.grid.system import System
 
-__all__ = ["PersistentLP", "SnapshotSplitLP", "assign_primal", "diagnose_infeasibility",
-           "highs_options", "new_model", "record_solve", "record_stats", "run_highs"]
+__all__ = ["DEFAULT_THREADS", "PersistentLP", "SnapshotSplitLP", "apply_options",
+           "assign_primal", "diagnose_infeasibility", "highs_options", "new_highs", "new_model",
+           "record_solve", "record_stats", "run_checked", "run_highs"]
 
 log = logging.getLogger("flexnet")
 
@@ -87,6 +109,92 @@ def record_solve(m: linopy.Model, name: str, nvars: int, ncons: int, nonzeros: i
                  "handoff_s": max(t_end - t_call - solve_s, 0.0), "solve_s": solve_s,
                  "status": status})
 
+#: HiGHS threads when the caller gives no ``threads`` option (module docstring)
+DEFAULT_THREADS = 1
+_SCHEDULER = threading.local()  # .threads: size of the scheduler flexnet started here
+
+
+def _highs_messages(key: str, value: Any) -> str:
+    """HiGHS's own words on why it refuses ``key = value`` (asked again on a scratch copy,
+    with logging on: flexnet's instances run silent)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", True)
+    h.setOptionValue("log_to_console", False)
+    msgs: list[str] = []
+    h.cbLogging.subscribe(lambda e: msgs.append(str(e.message).strip()))
+    with contextlib.suppress(TypeError):
+        h.setOptionValue(key, value)
+    text = " ".join(m.removeprefix("ERROR:").strip() for m in msgs)
+    return text or f"a value of type {type(value).__name__} is not accepted"
+
+
+def apply_options(h: Any, options: dict[str, Any], name: str = "") -> None:
+    """Set HiGHS options on ``h``, each checked.
+
+    Raises
+    ------
+    SolverError
+        If HiGHS refuses an option (unknown name, wrong type, out of range), naming the
+        option and quoting HiGHS's message.
+    """
+    import highspy
+
+    for key, val in options.items():
+        try:
+            status = h.setOptionValue(key, val)
+        except TypeError:  # pybind11 finds no overload for the value's type
+            status = highspy.HighsStatus.kError
+        if status != highspy.HighsStatus.kOk:
+            raise SolverError(f"HiGHS refused the option {key!r} = {val!r}: "
+                              f"{_highs_messages(key, val)}", scheme=name, status="option error",
+                              hint="see the option list in highs_options() and HiGHS's docs")
+
+
+def new_highs(options: dict[str, Any] | None = None, name: str = "") -> Any:
+    """A silent ``highspy.Highs`` with ``options`` (HiGHS names) set and checked, and an
+    explicit ``threads`` (:data:`DEFAULT_THREADS` unless given)."""
+    import highspy
+
+    h = highspy.Highs()
+    apply_options(h, {"output_flag": False, "threads": DEFAULT_THREADS} | dict(options or {}),
+                  name)
+    return h
+
+
+def _ensure_scheduler(want: int) -> None:
+    """Size the calling thread's HiGHS scheduler to ``want`` threads (module docstring)."""
+    import highspy
+
+    if getattr(_SCHEDULER, "threads", None) != want:
+        highspy.Highs.resetThreadScheduler(True)
+        _SCHEDULER.threads = want
+
+
+def run_checked(h: Any, name: str = "") -> str:
+    """``h.run()`` on a scheduler of ``h``'s size; HiGHS's model status as a lowercase string.
+
+    Raises
+    ------
+    SolverError
+        If ``run()`` returns ``kError`` (HiGHS could not start or finish the solve). A
+        ``kWarning`` run (e.g. a time limit) returns its status for the caller to judge.
+    """
+    import highspy
+
+    _ensure_scheduler(int(h.getOptionValue("threads")[1]))
+    status = h.run()
+    model_status = h.modelStatusToString(h.getModelStatus()).lower()
+    # "solve error" and the like are returned: callers retry or report them as a status
+    if status == highspy.HighsStatus.kError and model_status in ("not set", "load error",
+                                                                 "model error"):
+        raise SolverError(f"HiGHS's run() failed: model status {model_status!r}", scheme=name,
+                          status=model_status,
+                          hint="run with verbose=True or log_file=... to see HiGHS's log")
+    return model_status
+
+
 _OPTION_MAP = {"time_limit": "time_limit", "mip_gap": "mip_rel_gap", "threads": "threads",
                "presolve": "presolve", "solver": "solver", "log_file": "log_file"}
 
@@ -101,6 +209,7 @@ def highs_options(options: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"output_flag": bool(options.get("verbose", False)) or
                            bool(options.get("log_file"))}
     out["log_to_console"] = bool(options.get("verbose", False))
+    out["threads"] = DEFAULT_THREADS  # always explicit: see the module docstring
     for k, v in options.items():
         if k in ("verbose", "warmstart_fn", "progress") or v is None:  # not HiGHS options
             continue
@@ -127,6 +236,9 @@ def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
     if len(m.binaries) or len(m.integers):
         cond, h = _solve_mip(m, opts, start)
     else:
+        # linopy sets the options without looking at HiGHS's answer: check them first
+        new_highs({k: v for k, v in opts.items() if k != "log_file"}, scheme)
+        _ensure_scheduler(int(opts["threads"]))
         _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
                           warmstart_fn=start, **opts)
         h = m.solver_model
@@ -169,7 +281,7 @@ def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, 
     """
     lp = PersistentLP(m, opts, record=False)  # run_highs records this solve itself
     if opts.get("log_file"):
-        lp.h.setOptionValue("log_file", str(opts["log_file"]))
+        apply_options(lp.h, {"log_file": str(opts["log_file"])})
     if start:
         lp.h.readSolution(str(start), 0)
     status = lp.run()
@@ -264,17 +376,14 @@ def _run_warm(h: Any, name: str) -> str:
     off) — then settles it. Definite answers (optimal, infeasible, unbounded, a limit)
     are returned as they are.
     """
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus()).lower()
+    status = run_checked(h, name)
     if status == "optimal" or any(w in status for w in ("infeasible", "unbounded", "limit")):
         return status
     log.warning("%s: HiGHS ended a warm re-solve with status %r; solving it again from "
                 "scratch", name, status)
-    for key, val in _WARM_DEFAULTS.items():
-        h.setOptionValue(key, val)
+    apply_options(h, _WARM_DEFAULTS, name)
     h.clearSolver()
-    h.run()
-    return h.modelStatusToString(h.getModelStatus()).lower()
+    return run_checked(h, name)
 
 
 class PersistentLP:
@@ -304,10 +413,8 @@ class PersistentLP:
         self.name = name
         t0 = time.perf_counter()
         self.h = m.to_highspy()
-        self.h.setOptionValue("output_flag", False)
-        for key, val in highs_options(options or {}).items():
-            if key not in ("log_file",):
-                self.h.setOptionValue(key, val)
+        apply_options(self.h, {"output_flag": False} | {
+            k: v for k, v in highs_options(options or {}).items() if k != "log_file"}, name)
         M = m.matrices
         self._vlabels = pd.Index(M.vlabels)
         self._clabels = pd.Index(M.clabels)
@@ -615,10 +722,7 @@ class SnapshotSplitLP(PersistentLP):
             blk.a_matrix_.num_col_, blk.a_matrix_.num_row_ = cols.size, rows.size
             blk.a_matrix_.start_, blk.a_matrix_.index_ = sub.indptr, sub.indices
             blk.a_matrix_.value_ = sub.data
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            for key, val in opts.items():
-                h.setOptionValue(key, val)
+            h = new_highs(opts, name)
             h.passModel(blk)
             self._blocks.append((h, cols, rows))
         #: the whole LP is needed only when rows couple the blocks; otherwise drop its copy
@@ -744,11 +848,11 @@ class SnapshotSplitLP(PersistentLP):
         else:
             key = "simplex_dual_edge_weight_strategy"
             before = self.h.getOptionValue(key)[1]
-            self.h.setOptionValue(key, edge)
+            apply_options(self.h, {key: edge}, self.name)
             try:
                 status = super().run()
             finally:
-                self.h.setOptionValue(key, before)
+                apply_options(self.h, {key: before}, self.name)
         if own and self.h.getInfo().simplex_iteration_count > self.own_start_max_iterations:
             self.blocks_left = self.retry_split
         return status

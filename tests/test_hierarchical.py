@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 import pytest
-from conftest import case, solved, subcase
+from conftest import case, lmp_range, solved, subcase
 
 import flexnet
 from flexnet.checks import residuals
@@ -26,9 +26,25 @@ def test_admm_converges_to_the_centralized_optimum():
     assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
     # TSO and DSO copies of the exchange agree within the stopping tolerance
     assert r.admm_primal_residual.values[-1] < 0.5
-    # PCC prices are the TSO's LMPs at the PCC buses
-    lmp = c.bus_lmp.sel(bus=case(flexnet.DEFAULT_CASE).ds.dso_bus.values).values
-    assert np.abs(r.pcc_price.values - lmp).max() < 0.05 * np.abs(lmp).max()
+    # PCC prices are optimal TSO LMPs at the PCC buses (within ADMM's tolerance)
+    assert _in_lmp_range(r.pcc_price.values)
+
+
+@functools.cache
+def _pcc_lmp_range() -> tuple[np.ndarray, np.ndarray]:
+    """(snapshot, dso) ranges of the optimal LMPs at the PCC buses of the default case."""
+    s = case(flexnet.DEFAULT_CASE)
+    low, high = lmp_range(s, [(t, str(b)) for t in range(s.n("snapshot"))
+                              for b in s.ds.dso_bus.values])
+    return low.reshape(s.n("snapshot"), -1), high.reshape(s.n("snapshot"), -1)
+
+
+def _in_lmp_range(price: np.ndarray, rel: float = 0.05) -> bool:
+    """``price`` (snapshot × dso) within the optimal LMP range, up to ``rel`` × max |LMP|:
+    the comparison holds whether or not the LMP is unique."""
+    low, high = _pcc_lmp_range()
+    tol = rel * np.abs(high).max()
+    return bool(((low - tol <= price) & (price <= high + tol)).all())
 
 
 def test_admm_exchange_is_a_centralized_optimum():
@@ -157,7 +173,7 @@ def test_dso_groups_solved_feeder_by_feeder_reach_the_same_optimum(monkeypatch):
     for r in runs.values():
         assert r.attrs["admm_converged"] == 1
         assert abs(r.attrs["total_cost"] / c.attrs["total_cost"] - 1) < 1e-3
-    np.testing.assert_allclose(runs[1].pcc_price, runs[2].pcc_price, atol=0.05)
+        assert _in_lmp_range(r.pcc_price.values, rel=1e-3)
 
 
 def test_agents_re_solve_with_the_warm_options_unless_overridden():

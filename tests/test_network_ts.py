@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import case, solved
+from conftest import case, lmp_range, solved
 
 import flexnet
 from flexnet.blocks.network_ts import line_flows_ptdf, ts_demand
@@ -52,7 +52,17 @@ def test_three_bus_congested_textbook(formulation):
 def test_angle_equals_ptdf(name):
     a, p = solved(name, "centralized", "angle"), solved(name, "centralized", "ptdf")
     assert p.dataset.attrs["objective"] == pytest.approx(a.dataset.attrs["objective"], rel=1e-7)
-    np.testing.assert_allclose(p["bus_lmp"].values, a["bus_lmp"].values, rtol=1e-5, atol=1e-4)
+    # LMPs are not unique where a bus sits between binding lines (IEEE 118's bus 9): where
+    # the two formulations' prices differ, both must lie in the range of optimal prices
+    lp, la = p["bus_lmp"].values, a["bus_lmp"].values
+    differ = np.argwhere(~np.isclose(lp, la, rtol=1e-5, atol=1e-4))
+    assert differ.shape[0] <= 0.01 * lp.size  # a few degenerate buses, not a wrong model
+    if differ.shape[0]:
+        buses = a["bus_lmp"].bus.values
+        low, high = lmp_range(case(name), [(int(t), str(buses[b])) for t, b in differ])
+        tol = 1e-4 * np.maximum(1.0, np.abs(high))
+        for prices in (lp[tuple(differ.T)], la[tuple(differ.T)]):
+            assert ((low - tol <= prices) & (prices <= high + tol)).all()
     # dispatch is degenerate (identical units), so compare physics, not the dispatch:
     # the angle model's flows equal PTDF × its own net injections
     s = case(name)

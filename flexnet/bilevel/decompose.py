@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from flexnet.parallel import dask_client, fan_out
-from flexnet.solver import column_blocks, row_blocks
+from flexnet.solver import column_blocks, new_highs, row_blocks, run_checked
 
 if TYPE_CHECKING:
     import linopy
@@ -115,10 +115,7 @@ def _solve(A: sp.spmatrix, row_lower, row_upper, cost, col_lower, col_upper,
     import highspy
 
     inf = highspy.kHighsInf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    for key, val in options.items():
-        h.setOptionValue(key, val)
+    h = new_highs(options, "block decomposition")
     lp = highspy.HighsLp()
     C = sp.csc_matrix(A)
     lp.num_col_, lp.num_row_ = C.shape[1], C.shape[0]
@@ -136,7 +133,7 @@ def _solve(A: sp.spmatrix, row_lower, row_upper, cost, col_lower, col_upper,
         if start is not None:
             h.setSolution(start.size, np.arange(start.size, dtype=np.int32),
                           np.asarray(start, dtype=float))
-    h.run()
+    run_checked(h, "block decomposition")
     return h
 
 

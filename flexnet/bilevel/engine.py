@@ -27,6 +27,7 @@ import xarray as xr
 from linopy.expressions import LinearExpression
 
 from flexnet.errors import DataError
+from flexnet.solver import new_highs, run_checked
 
 if TYPE_CHECKING:
     import linopy
@@ -356,8 +357,7 @@ def lower_level_lp(ll: LowerLevel) -> dict[str, Any]:
     sense = np.asarray(M.sense)[rows]
     inf = highspy.kHighsInf
     c = _ll_objective_coeffs(ll, size)[vl[col_is_ll]]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs(name="lower level")
     n = int(col_is_ll.sum())
     h.addVars(n, np.full(n, -inf), np.full(n, inf))
     h.changeColsCost(n, np.arange(n, dtype=np.int32), c)
@@ -386,7 +386,7 @@ def verify(ll: LowerLevel, *, tol: float = 1e-6,
     lp = lower_level_lp(ll) if lp is None else lp
     h, b, c, A_ll = lp["h"], lp["b"], lp["c"], lp["A_ll"]
     x, vl, col_is_ll = lp["x"], lp["vl"], lp["col_is_ll"]
-    h.run()
+    run_checked(h, "lower level")
     status = h.modelStatusToString(h.getModelStatus())
     obj_single = float(c @ x[vl[col_is_ll]])
     if status != "Optimal":
@@ -445,7 +445,7 @@ def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
     """
     lp = lower_level_lp(ll) if lp is None else lp
     h, b, sense, sub, vl = lp["h"], lp["b"], lp["sense"], lp["sub"].tocsc(), lp["vl"]
-    h.run()
+    run_checked(h, "lower level")
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"lower level not optimal at the upper-level solution: "
                            f"{h.modelStatusToString(h.getModelStatus())}")
@@ -473,7 +473,7 @@ def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
         for side, step in enumerate((-eps, eps)):
             lo, hi = _row_bounds(b[rows] - coef * step, sense[rows])
             h.changeRowsBounds(rows.size, rows, lo, hi)
-            h.run()
+            run_checked(h, "lower level")
             if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 d = (h.getInfo().objective_function_value - phi) / step
                 out[side, k] = d
