@@ -1,21 +1,44 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11 and make:
 #   make run   - solve the shipped default case and write results.nc
 #   make test  - run the test suite
+# Both install the exact versions of requirements.lock (make lock regenerates it);
+# make test-latest runs the suite on the newest releases pyproject.toml allows.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP_VERSION := 26.3
+SKLEARN_EXTRA := scikit-learn-extra==0.3.0
+# extra pins for test-latest, e.g. make test-latest PIN="highspy==1.15.1"
+PIN ?=
 
-.PHONY: run test lint bench bench-large docs clean
+.PHONY: run test test-latest lock lint bench bench-large docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	# optional K-medoids backend: its wheels break under numpy >= 2, so build from source
 	$(BIN)/python -m pip install -q --no-build-isolation --no-binary scikit-learn-extra \
-		scikit-learn-extra || echo "warning: scikit-learn-extra did not build; its backend is off"
+		$(SKLEARN_EXTRA) || echo "warning: scikit-learn-extra did not build; its backend is off"
 	touch $(STAMP)
+
+# the lock: exact versions of flexnet's dependencies and the dev extra, for every platform
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q uv
+	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+		--no-annotate --header --upgrade -o requirements.lock
+
+# drift on purpose: the suite on the newest releases pyproject.toml allows (not the lock)
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade -e ".[dev]" $(PIN)
+	.venv-latest/bin/python -m pip list --format=freeze | grep -iE "^(highspy|linopy|xarray|numpy|pandas|dask|scipy)=="
+	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
 
 run: $(STAMP)
 	$(BIN)/flexnet run --out results.nc --plots figures
@@ -47,4 +70,4 @@ docs: $(STAMP)
 	$(BIN)/python -c "from flexnet.results import results_markdown as f; open('docs/results.md', 'w').write(f())"
 
 clean:
-	rm -rf $(VENV) results.nc figures .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-lock results.nc figures .pytest_cache

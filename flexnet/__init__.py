@@ -6,7 +6,7 @@ from flexnet.api import compare, solve
 from flexnet.errors import DataError, FlexnetError, InfeasibleError, SolverError, UnboundedError
 from flexnet.grid import DEFAULT_CASE, System, list_cases, load_case, read_system, synthetic_system
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from flexnet.results import Result, read_result  # noqa: E402
 

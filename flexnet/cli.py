@@ -122,6 +122,20 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _version_text(version: str) -> str:
+    """flexnet's version and the solver stack it runs on (what a bug report needs)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as v
+
+    parts = []
+    for pkg in ("highspy", "linopy", "xarray", "numpy"):
+        try:
+            parts.append(f"{pkg} {v(pkg)}")
+        except PackageNotFoundError:  # pragma: no cover
+            parts.append(f"{pkg} missing")
+    return f"flexnet {version} ({', '.join(parts)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     from flexnet.coordination import SCHEMES
@@ -129,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="flexnet", description="TSO–DSO coordination: schedule "
                                 "a transmission grid and its distribution feeders for a day.")
+    from flexnet import __version__
+
+    p.add_argument("--version", action="version", version=_version_text(__version__))
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")

@@ -7,6 +7,7 @@ a 4 MW feeder and a 60 MW aggregated distribution area.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from scipy.sparse.linalg import spsolve
 __all__ = ["DATASETS", "add_markets_and_uncertainty", "downstream_sum", "make_assets", "profiles",
            "rate_feeders"]
 
-DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+#: the shipped data (profiles, MATPOWER cases): package data, found wherever flexnet is
+#: installed (a wheel keeps it as plain files, so a Path is safe)
+DATASETS = Path(str(files("flexnet") / "datasets"))
 
 
 def profiles(snapshots: int = 24) -> pd.DataFrame:

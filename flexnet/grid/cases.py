@@ -111,7 +111,7 @@ def _composite() -> System:
     ts = ts.assign_coords(wind=np.array(["W1", "W2", "W3"], dtype=object))
     ts["wind_bus"] = ("wind", wind_bus)
     ts["wind_p"] = (("snapshot", "wind"), np.outer(prof["wind"].to_numpy(), [250.0, 250.0, 250.0]))
-    # derate the 138/230 kV interface so coordination matters (documented in datasets/)
+    # derate the 138/230 kV interface so coordination matters (documented in flexnet/datasets/README.md)
     derate = {"L7": 0.55, "L14": 0.55, "L15": 0.55, "L16": 0.55, "L17": 0.55}
     s_max = ts.line_s_max.to_series()
     for line, f in derate.items():
