@@ -14,7 +14,7 @@ rule in flexnet is:
 * before every ``run()`` (:func:`run_checked`), flexnet compares that value with the size
   of the scheduler it started in the calling thread and, if they differ (or flexnet has not
   started one there yet), resets the thread's scheduler deliberately
-  (``Highs.resetThreadScheduler``). A run therefore never depends on which solve came
+  (``Highs.resetThreadScheduler``; ``resetGlobalScheduler`` on 1.15). A run therefore never depends on which solve came
   before it in the process, and other threads' schedulers are never touched;
 * every option set and every ``run()`` is checked: a refused option or a failed run
   raises :class:`~flexnet.errors.SolverError` naming the option and quoting HiGHS.
@@ -168,7 +168,11 @@ def _ensure_scheduler(want: int) -> None:
     import highspy
 
     if getattr(_SCHEDULER, "threads", None) != want:
-        highspy.Highs.resetThreadScheduler(True)
+        # 1.16 names the per-thread reset; 1.15's "global" one resets the calling thread's
+        # scheduler too (measured: another thread's scheduler keeps its size)
+        reset = getattr(highspy.Highs, "resetThreadScheduler", None) or \
+            highspy.Highs.resetGlobalScheduler
+        reset(True)
         _SCHEDULER.threads = want
 
 
@@ -199,21 +203,27 @@ _OPTION_MAP = {"time_limit": "time_limit", "mip_gap": "mip_rel_gap", "threads": 
                "presolve": "presolve", "solver": "solver", "log_file": "log_file"}
 
 
+_NOT_HIGHS = {"verbose", "warmstart_fn", "progress", "solver_options", "allow_suboptimal",
+              "shedding", "formulation"}
+
+
 def highs_options(options: dict[str, Any]) -> dict[str, Any]:
     """Translate flexnet solver options to HiGHS options.
 
     Known keys: ``time_limit`` (s), ``mip_gap`` (relative), ``threads``, ``presolve``
-    ("on"/"off"), ``solver`` ("simplex", "ipm", "pdlp"), ``log_file``, ``verbose``.
-    Unknown keys are passed to HiGHS unchanged.
+    ("on"/"off"), ``solver`` ("simplex", "ipm", "pdlp"), ``log_file``, ``verbose``, and
+    ``solver_options`` (HiGHS's own names). :func:`flexnet.solve` has checked the keys
+    (:mod:`flexnet.options`); other keys here are passed to HiGHS, which checks them.
     """
     out: dict[str, Any] = {"output_flag": bool(options.get("verbose", False)) or
                            bool(options.get("log_file"))}
     out["log_to_console"] = bool(options.get("verbose", False))
     out["threads"] = DEFAULT_THREADS  # always explicit: see the module docstring
     for k, v in options.items():
-        if k in ("verbose", "warmstart_fn", "progress") or v is None:  # not HiGHS options
+        if k in _NOT_HIGHS or v is None:
             continue
         out[_OPTION_MAP.get(k, k)] = v
+    out.update(options.get("solver_options") or {})
     return out
 
 

@@ -264,7 +264,7 @@ def pattern_master(milp: Milp, block: np.ndarray, pattern: np.ndarray,
 def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: np.ndarray, *,
                     mip_gap: float = 1e-3, max_rounds: int = 5,
                     time_limit: float | None = None, threads: int = 1,
-                    parallel: bool = False, workers: int | None = None,
+                    solver_options: dict[str, Any] | None = None, parallel: bool = False, workers: int | None = None,
                     scheduler_address: str | None = None, progress: bool = False
                     ) -> BlockResult:
     """Solve a MILP by rounds of Lagrangian bounds and pattern masters (module docstring).
@@ -280,6 +280,8 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
         A feasible solution of the MILP (e.g. a KKT-consistent MIP start).
     mip_gap : float
         Stop when (upper − lower) / |upper| is at most this.
+    solver_options : dict, optional
+        HiGHS options for every MILP (HiGHS's names), e.g. ``mip_feasibility_tolerance``.
     parallel, workers, scheduler_address
         Solve the blocks on dask (one client for all rounds).
     """
@@ -295,7 +297,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
     out = BlockResult(x_inc, f_inc, lower, np.inf, "max_rounds")
 
     def opts(limit: float | None) -> dict[str, Any]:
-        o: dict[str, Any] = {"threads": threads, "mip_rel_gap": 1e-6}
+        o: dict[str, Any] = {"threads": threads, "mip_rel_gap": 1e-6, **(solver_options or {})}
         return o | ({"time_limit": max(limit, 1.0)} if limit is not None else {})
 
     def left() -> float | None:
