@@ -10,6 +10,19 @@ __version__ = "0.2.0"
 
 from flexnet.results import Result, read_result  # noqa: E402
 
+
+def _document_options() -> None:
+    """List every scheme's options in ``help(flexnet.solve)`` (from their signatures)."""
+    from flexnet.api import _signature_of
+    from flexnet.coordination import SCHEMES
+    from flexnet.options import options_doc
+
+    solve.__doc__ = (solve.__doc__ or "") + options_doc(
+        {name: _signature_of(name) for name in SCHEMES})
+
+
+_document_options()
+
 __all__ = [
     "DEFAULT_CASE",
     "DataError",

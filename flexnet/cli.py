@@ -1,4 +1,10 @@
-"""The ``flexnet`` command line: cases, run, compare, info, synth."""
+"""The ``flexnet`` command line: cases, run, compare, info, synth.
+
+Exit codes: 0 a proven-optimal plan; 2 bad data; 3 infeasible or unbounded; 4 solver
+error, or a plan that is not proven optimal (status and gap in the message); 5 a plan that
+is not proven optimal, accepted with ``--allow-suboptimal``; 6 the plan sheds load under
+``--shedding error``; 64 bad usage or options; 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,13 @@ import sys
 import pandas as pd
 
 from flexnet.errors import DataError, InfeasibleError, SolverError, UnboundedError
+from flexnet.options import OptionError
+from flexnet.quality import SheddingError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_DATA, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_USAGE = 0, 2, 3, 4, 64
+EXIT_SUBOPTIMAL, EXIT_SHEDDING, EXIT_INTERRUPTED = 5, 6, 130
 
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
@@ -24,11 +33,52 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mip-gap", type=float, help="relative MIP gap for MILP schemes")
     g.add_argument("--threads", type=int, help="HiGHS threads")
     g.add_argument("--solver-log", help="write the HiGHS log to this file")
+    g.add_argument("--allow-suboptimal", action="store_true",
+                   help="accept a plan that is not proven optimal (exit code 5, status first)")
+    g.add_argument("--shedding", choices=["warn", "error", "ignore"], default="warn",
+                   help="what load shedding does: warn (default), error (exit code 6), ignore")
 
 
 def _options(a: argparse.Namespace) -> dict:
     return {"formulation": a.formulation, "time_limit": a.time_limit, "mip_gap": a.mip_gap,
-            "threads": a.threads, "log_file": a.solver_log}
+            "threads": a.threads, "log_file": a.solver_log,
+            "allow_suboptimal": a.allow_suboptimal, "shedding": a.shedding}
+
+
+def _format(table: pd.DataFrame) -> str:
+    """A summary table with numbers as 4 significant digits and text as it is."""
+    return table.map(lambda v: f"{v:,.4g}" if isinstance(v, float) else str(v)).to_string()
+
+
+def _check_out(path: str, overwrite: bool) -> None:
+    """Refuse an output path that cannot be written, before any solve."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"--out {path}: is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"--out {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"--out {path}: directory {parent} is not writable")
+    if p.exists() and not overwrite and not os.access(p, os.W_OK):
+        raise DataError(f"--out {path}: file is not writable")
+
+
+def _previous_status(path: str) -> str | None:
+    """The status of a flexnet results file already at ``path`` (None if there is none)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        return None
+    try:
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            return str(nc.getncattr("status")) if "status" in nc.ncattrs() else None
+    except OSError:
+        return None
 
 
 def _load(a: argparse.Namespace):
@@ -56,36 +106,52 @@ def _cmd_cases(a: argparse.Namespace) -> int:
 def _cmd_run(a: argparse.Namespace) -> int:
     import flexnet
 
+    if a.out:
+        _check_out(a.out, a.overwrite)
     system = _load(a)
-    print(system)
+    if not a.quiet:
+        print(system)
+    opts = _options(a)
     if a.interval:
+        from flexnet.quality import assess
         from flexnet.uncertainty import solve_interval
 
-        res = solve_interval(system, scheme=a.scheme, workers=a.workers,
-                             scheduler_address=a.scheduler_address, **_options(a))
-        print(f"interval: {res.dataset.attrs['uncovered_report']}")
+        terms = {k: opts.pop(k) for k in ("allow_suboptimal", "shedding")}
+        res = assess(solve_interval(system, scheme=a.scheme, workers=a.workers,
+                                    scheduler_address=a.scheduler_address, **opts), **terms)
+        if not a.quiet:
+            print(f"interval: {res.dataset.attrs['uncovered_report']}")
     else:
         extra = {}
-        if a.scheme.startswith("hierarchical"):
+        if a.scheme.startswith("hierarchical") or a.workers or a.scheduler_address:
             extra = {"workers": a.workers, "scheduler_address": a.scheduler_address}
-        res = flexnet.solve(system, a.scheme, **_options(a), **extra)
-    print(res.summary().to_string(float_format=lambda v: f"{v:,.4g}"))
+        res = flexnet.solve(system, a.scheme, **opts, **extra)
+    ok = res.dataset.attrs.get("status") == "optimal"
+    print(_format(res.summary()))
     if a.out:
-        path = res.to_netcdf(a.out)
-        print(f"results written to {path}")
+        before = _previous_status(a.out)
+        if not ok and before == "optimal" and not a.overwrite:
+            print(f"flexnet: {a.out} holds an optimal plan; not overwritten by this "
+                  f"{res.dataset.attrs['status']} one (pass --overwrite)", file=sys.stderr)
+        else:
+            path = res.to_netcdf(a.out)
+            if not a.quiet:
+                print(f"results written to {path}")
     if a.plots:
         from flexnet.plot import save_figures
 
         files = save_figures(res, a.plots)
-        print(f"{len(files)} figures written to {a.plots}/")
-    return EXIT_OK
+        if not a.quiet:
+            print(f"{len(files)} figures written to {a.plots}/")
+    return EXIT_OK if ok else EXIT_SUBOPTIMAL
 
 
 def _cmd_compare(a: argparse.Namespace) -> int:
     import flexnet
 
     table = flexnet.compare(_load(a), a.schemes, **_options(a))
-    print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
+    print(_format(table))
+    ok = "status" not in table.index or (table.loc["status"] == "optimal").all()
     if a.csv:
         table.to_csv(a.csv)
         print(f"table written to {a.csv}")
@@ -94,7 +160,7 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 
         comparison_bars(table).savefig(a.plot, dpi=110, bbox_inches="tight")
         print(f"figure written to {a.plot}")
-    return EXIT_OK
+    return EXIT_OK if ok else EXIT_SUBOPTIMAL
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
@@ -161,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="coordination scheme (default centralized; nested is a MILP that can "
                         "take minutes, see docs/nested.md)")
     r.add_argument("--out", default="results.nc", help="results file (default results.nc)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an optimal results file with a plan that is not optimal")
     r.add_argument("--plots", metavar="DIR", help="also write the figures (PNG) to DIR")
     r.add_argument("--interval", action="store_true",
                    help="secure the plan with the interval two-stage algorithm (BESS)")
@@ -205,9 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FLEXNET_PROGRESS"] = "0"  # progress bars only on a terminal
     level = logging.ERROR if a.quiet else logging.INFO if a.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("linopy").setLevel(max(level, logging.WARNING))
+    # distributed sets its loggers to INFO when it is imported (later, and in every worker):
+    # its config read from the environment keeps them at WARNING unless -v
+    if not a.verbose:
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    for noisy in ("linopy", "distributed", "dask"):
+        logging.getLogger(noisy).setLevel(level if a.verbose else max(level, logging.WARNING))
     try:
         return _COMMANDS[a.command](a)
+    except BrokenPipeError:  # e.g. `flexnet run | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (DataError, FileNotFoundError) as exc:
         if a.debug:
             raise
@@ -223,6 +299,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"flexnet: solver error: {exc}".replace("\n", " "), file=sys.stderr)
         return EXIT_SOLVER
+    except SheddingError as exc:
+        if a.debug:
+            raise
+        print(f"flexnet: {exc}", file=sys.stderr)
+        return EXIT_SHEDDING
+    except OptionError as exc:
+        if a.debug:
+            raise
+        print(f"flexnet: option error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("flexnet: interrupted; no results written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

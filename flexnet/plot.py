@@ -181,7 +181,7 @@ def comparison_bars(table: pd.DataFrame, metrics: tuple[str, ...] = (
         raise DataError(f"comparison table has none of the metrics {', '.join(metrics)}")
     fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.5), squeeze=False)
     for ax, m in zip(axes[0], rows, strict=True):
-        vals = table.loc[m]
+        vals = table.loc[m].astype(float)
         ax.bar(range(vals.size), vals.values, color=plt.cm.tab10(np.arange(vals.size)))
         ax.set_xticks(range(vals.size), vals.index, rotation=30, ha="right", fontsize=8)
         ax.set_title(m, fontsize=9)

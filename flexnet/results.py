@@ -265,10 +265,15 @@ class Result:
         return str(self.dataset.attrs.get("scheme", ""))
 
     def summary(self) -> pd.DataFrame:
-        """Total, energy, flexibility, DR, shed, congestion and voltage figures (one column)."""
-        keys = [k for k in _SUMMARY_KEYS if k in self.dataset.attrs]
-        return pd.DataFrame({self.scheme or "result": [float(self.dataset.attrs[k]) for k in keys]},
-                            index=pd.Index(keys, name="metric"))
+        """Status and gap first, then total, energy, flexibility, DR, shed, congestion and
+        voltage figures (one column; the status is text, the rest numbers)."""
+        attrs = self.dataset.attrs
+        keys = [k for k in _SUMMARY_KEYS if k in attrs]
+        head = [k for k in ("status", "gap") if k in attrs]
+        values = [str(attrs["status"])] if "status" in attrs else []
+        values += [float(attrs[k]) for k in head[len(values):] + keys]
+        return pd.DataFrame({self.scheme or "result": values},
+                            index=pd.Index(head + keys, name="metric"), dtype=object)
 
     def __getitem__(self, name: str) -> xr.DataArray:
         return self.dataset[name]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import threading
 import time
 import weakref
@@ -108,6 +109,31 @@ def record_solve(m: linopy.Model, name: str, nvars: int, ncons: int, nonzeros: i
                  "build_s": t_call - _CREATED.get(m, t_call),
                  "handoff_s": max(t_end - t_call - solve_s, 0.0), "solve_s": solve_s,
                  "status": status})
+
+def _silence_banner() -> None:
+    """Make this process's first ``highspy.Highs()`` with stdout (fd 1) pointed at
+    /dev/null: HiGHS prints its banner from C++ once per process, at the first instance,
+    before any option can turn it off (``verbose=True`` still shows every solve's log)."""
+    import sys
+
+    import highspy
+
+    try:
+        fd = os.dup(1)
+    except OSError:  # no fd 1 (e.g. a service): nothing to print to anyway
+        highspy.Highs()
+        return
+    try:
+        sys.stdout.flush()
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+_silence_banner()
 
 #: HiGHS threads when the caller gives no ``threads`` option (module docstring)
 DEFAULT_THREADS = 1
