@@ -14,8 +14,9 @@ rule in flexnet is:
 * before every ``run()`` (:func:`run_checked`), flexnet compares that value with the size
   of the scheduler it started in the calling thread and, if they differ (or flexnet has not
   started one there yet), resets the thread's scheduler deliberately
-  (``Highs.resetThreadScheduler``; ``resetGlobalScheduler`` on 1.15). A run therefore never depends on which solve came
-  before it in the process, and other threads' schedulers are never touched;
+  (``Highs.resetThreadScheduler``; ``resetGlobalScheduler`` on 1.15). A run therefore
+  never depends on which solve came before it in the process, and other threads'
+  schedulers are never touched;
 * every option set and every ``run()`` is checked: a refused option or a failed run
   raises :class:`~flexnet.errors.SolverError` naming the option and quoting HiGHS.
 """

@@ -264,7 +264,8 @@ def pattern_master(milp: Milp, block: np.ndarray, pattern: np.ndarray,
 def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: np.ndarray, *,
                     mip_gap: float = 1e-3, max_rounds: int = 5,
                     time_limit: float | None = None, threads: int = 1,
-                    solver_options: dict[str, Any] | None = None, parallel: bool = False, workers: int | None = None,
+                    solver_options: dict[str, Any] | None = None, parallel: bool = False,
+                    workers: int | None = None,
                     scheduler_address: str | None = None, progress: bool = False
                     ) -> BlockResult:
     """Solve a MILP by rounds of Lagrangian bounds and pattern masters (module docstring).
