@@ -29,7 +29,12 @@ GEN_BUS, PMAX, PMIN, GEN_STATUS, RAMP_30 = 0, 8, 9, 7, 18
 F_BUS, T_BUS, BR_R, BR_X, RATE_A, BR_STATUS = 0, 1, 2, 3, 5, 10
 
 _MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.S)
-_SCALAR = re.compile(r"mpc\.(baseMVA)\s*=\s*([-+0-9.eE]+)\s*;")
+_SCALAR = re.compile(r"mpc\.(baseMVA)\s*=\s*([^;\n]+);")
+#: columns that must be finite numbers, by matrix (MATPOWER's names, 0-based positions)
+_REQUIRED = {"bus": {"BUS_I": BUS_I, "BUS_TYPE": BUS_TYPE, "PD": PD, "QD": QD},
+             "gen": {"GEN_BUS": GEN_BUS, "PMAX": PMAX, "PMIN": PMIN, "GEN_STATUS": GEN_STATUS},
+             "branch": {"F_BUS": F_BUS, "T_BUS": T_BUS, "BR_R": BR_R, "BR_X": BR_X,
+                        "RATE_A": RATE_A, "BR_STATUS": BR_STATUS}}
 
 
 def read_matpower(path: str | Path) -> dict[str, np.ndarray | float]:
@@ -59,7 +64,17 @@ def read_matpower(path: str | Path) -> dict[str, np.ndarray | float]:
     out: dict[str, np.ndarray | float] = {"baseMVA": 100.0}
     m = _SCALAR.search(text)
     if m:
-        out["baseMVA"] = float(m.group(2))
+        expr = m.group(2).strip()
+        try:  # MATPOWER files may write it as arithmetic, e.g. "50/3"
+            if not re.fullmatch(r"[-+*/().0-9eE\s]+", expr):
+                raise ValueError(expr)
+            out["baseMVA"] = float(eval(expr, {"__builtins__": {}}))  # noqa: S307 (digits only)
+        except (ValueError, SyntaxError, ZeroDivisionError):
+            raise DataError(f"MATPOWER file {path}: mpc.baseMVA = {m.group(2).strip()!r} is not "
+                            "a number") from None
+        if not np.isfinite(out["baseMVA"]) or out["baseMVA"] <= 0:
+            raise DataError(f"MATPOWER file {path}: mpc.baseMVA must be a positive number "
+                            f"(got {out['baseMVA']:g})")
     for name, body in _MATRIX.findall(text):
         if name in out:  # the first definition is the data; later ones are code
             continue
@@ -75,12 +90,79 @@ def read_matpower(path: str | Path) -> dict[str, np.ndarray | float]:
         width = max(widths)
         arr = np.full((len(rows), width), np.nan)
         for i, r in enumerate(rows):  # parsing text, not model building
-            arr[i, : len(r)] = [float(v) for v in r]
+            try:
+                arr[i, : len(r)] = [float(v) for v in r]
+            except ValueError:
+                bad = next(v for v in r if not _is_number(v))
+                raise DataError(f"MATPOWER file {path}: mpc.{name} row {i + 1}: {bad!r} is not "
+                                "a number") from None
         out[name] = arr
     for need in ("bus", "branch"):
         if need not in out:
             raise DataError(f"MATPOWER file {path}: no mpc.{need} matrix found")
+    _check_mpc(path, out)
     return out
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_mpc(path: Path, mpc: dict) -> None:
+    """Values MATPOWER's own loaders would reject or that flexnet cannot use, by row."""
+    def fail(name: str, rows: np.ndarray, col: str, what: str) -> None:
+        i = int(np.flatnonzero(rows)[0])
+        raise DataError(f"MATPOWER file {path}: mpc.{name} row {i + 1}: column {col} {what} "
+                        f"({int(rows.sum())} rows)")
+
+    for name, cols in _REQUIRED.items():
+        arr = mpc.get(name)
+        if arr is None:
+            continue
+        if arr.shape[1] <= max(cols.values()):
+            raise DataError(f"MATPOWER file {path}: mpc.{name} has {arr.shape[1]} columns, "
+                            f"fewer than MATPOWER's {max(cols.values()) + 1}")
+        for col, j in cols.items():  # Inf is MATPOWER's "unlimited"; the validator judges it
+            bad = np.isnan(arr[:, j])
+            if bad.any():
+                fail(name, bad, col, "is NaN")
+    bus_ids = mpc["bus"][:, BUS_I]
+    br = mpc["branch"]
+    for col, j in (("F_BUS", F_BUS), ("T_BUS", T_BUS)):
+        unknown = ~np.isin(br[:, j], bus_ids)
+        if unknown.any():
+            fail("branch", unknown, col, f"names bus {br[unknown, j][0]:g}, which is not in mpc.bus")
+    if (br[:, RATE_A] < 0).any():
+        fail("branch", br[:, RATE_A] < 0, "RATE_A", "is negative")
+    live = br[:, BR_STATUS] > 0
+    if (live & (br[:, BR_X] == 0) & (br[:, BR_R] == 0)).any():
+        fail("branch", live & (br[:, BR_X] == 0) & (br[:, BR_R] == 0), "BR_X",
+             "and BR_R are both 0 (a zero-impedance branch has no DC model)")
+    gen = mpc.get("gen")
+    if gen is not None:
+        unknown = ~np.isin(gen[:, GEN_BUS], bus_ids)
+        if unknown.any():
+            fail("gen", unknown, "GEN_BUS", f"names bus {gen[unknown, GEN_BUS][0]:g}, which is "
+                                            "not in mpc.bus")
+        neg = (gen[:, GEN_STATUS] > 0) & (gen[:, PMAX] < 0)
+        if neg.any():
+            fail("gen", neg, "PMAX", "is negative (dispatchable loads are not supported)")
+    gc = mpc.get("gencost")
+    if gc is not None and gc.size:
+        model, n = gc[:, 0], gc[:, 3]
+        width = np.sum(np.isfinite(gc), axis=1)  # ragged rows are NaN-padded
+        bad_model = ~np.isin(model, (1, 2))
+        if bad_model.any():
+            fail("gencost", bad_model, "MODEL", "must be 1 (piecewise linear) or 2 (polynomial)")
+        need = np.where(model == 1, 4 + 2 * n, 4 + n)
+        bad_n = (n < 1) | (n != np.round(n)) | (need > width)
+        if bad_n.any():
+            fail("gencost", bad_n, "NCOST", "does not match the row (NCOST must be a positive "
+                 "integer and the row must hold that many coefficients or points)")
 
 
 def _linear_cost(mpc: dict, gen_rows: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ELEMENTS", "FIELDS", "GLOBAL_ATTRS", "Field", "fields_of", "schema_markdown"]
+__all__ = ["ATTR_RANGES", "CEILING", "ELEMENTS", "FIELDS", "GLOBAL_ATTRS", "RANGES", "TEXT_ATTRS",
+           "Field", "fields_of", "schema_markdown"]
 
 #: element sets, each a flat dimension of the same name (ids are strings)
 ELEMENTS: dict[str, str] = {
@@ -179,6 +180,39 @@ GLOBAL_ATTRS: dict[str, tuple[float | str, str, str]] = {
     "balancing_premium": (0.3, "", "sequential scheme: premium on PCC deviations over the LMP"),
 }
 
+#: largest magnitude of any numeric field or attribute without its own range below
+#: (MW, MWh, Mvar, MVA, $/MWh, EVs, ...): 1e6 is beyond every real element and keeps the
+#: LP's coefficients within what a double-precision simplex resolves
+CEILING = 1e6
+
+#: physical ranges: field → (low, high, low_open, what); checked after the field's rule
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "line_x": (1e-6, 1e3, False, "a reactance in [1e-6, 1e3] p.u."),
+    "branch_r": (1e-6, 1e4, False, "a resistance in [1e-6, 1e4] Ω"),
+    "branch_x": (1e-6, 1e4, False, "a reactance in [1e-6, 1e4] Ω"),
+    "fleet_eta": (0.0, 1.0, True, "an efficiency in (0, 1]"),
+    "storage_eta_c": (0.0, 1.0, True, "an efficiency in (0, 1]"),
+    "storage_eta_d": (0.0, 1.0, True, "an efficiency in (0, 1]"),
+    "building_eta": (0.1, 10.0, False, "a heat-pump COP in [0.1, 10]"),
+    "dso_v0": (0.5, 1.5, False, "a voltage in [0.5, 1.5] p.u."),
+    "dso_v_min": (0.5, 1.5, False, "a voltage in [0.5, 1.5] p.u."),
+    "dso_v_max": (0.5, 1.5, False, "a voltage in [0.5, 1.5] p.u."),
+    "dso_v_nom": (0.1, 500.0, False, "a nominal voltage in [0.1, 500] kV"),
+    **{name: (-60.0, 60.0, False, "a temperature in [-60, 60] °C")
+       for name in ("building_t_min", "building_t_max", "building_t_init", "t_out")},
+}
+
+#: ranges of the scalar attributes: attr → (low, high, low_open)
+ATTR_RANGES: dict[str, tuple[float, float, bool]] = {
+    "base_mva": (0.0, CEILING, True), "voll": (0.0, CEILING, True),
+    "drp_reward_min": (0.0, CEILING, False), "drp_reward_max": (0.0, CEILING, False),
+    "balancing_premium": (0.0, 10.0, False),
+}
+
+#: attributes a system may carry besides :data:`GLOBAL_ATTRS` (free text, CF metadata)
+TEXT_ATTRS = ("description", "source", "title", "history", "comment", "references",
+              "institution", "Conventions", "created", "flexnet_version")
+
 _BY_NAME = {f.name: f for f in FIELDS}
 
 
@@ -200,15 +234,23 @@ def schema_markdown() -> str:
            "`<element>_<attr>`. A default means the field is optional.", ""]
     out += ["## Element sets", "", "| dim | element |", "|---|---|"]
     out += [f"| `{k}` | {v} |" for k, v in ELEMENTS.items()]
-    out += ["", "## Fields", "", "| field | dims | units | rule | default | meaning |",
-            "|---|---|---|---|---|---|"]
+    out += ["", "## Fields", "",
+            f"Every numeric field is finite, real and at most {CEILING:g} in magnitude unless "
+            "its range says otherwise.", "",
+            "| field | dims | units | rule | range | default | meaning |",
+            "|---|---|---|---|---|---|---|"]
     for f in FIELDS:
         d = "" if f.default is None else f"{f.default}"
-        out.append(f"| `{f.name}` | {', '.join(f.dims)} | {f.units} | {f.rule} | {d} | "
+        r = RANGES[f.name][3] if f.name in RANGES else ""
+        out.append(f"| `{f.name}` | {', '.join(f.dims)} | {f.units} | {f.rule} | {r} | {d} | "
                    f"{f.description} |")
-    out += ["", "## Scalar attributes", "", "| attr | default | units | meaning |",
-            "|---|---|---|---|"]
-    out += [f"| `{k}` | {v[0]} | {v[1]} | {v[2]} |" for k, v in GLOBAL_ATTRS.items()]
+    out += ["", "## Scalar attributes", "",
+            "Other attributes are errors, except free text: " + ", ".join(TEXT_ATTRS) + ".", "",
+            "| attr | default | units | range | meaning |", "|---|---|---|---|---|"]
+    for k, v in GLOBAL_ATTRS.items():
+        lo, hi, open_ = ATTR_RANGES.get(k, (None, None, False))
+        r = "" if lo is None else f"{'(' if open_ else '['}{lo:g}, {hi:g}]"
+        out.append(f"| `{k}` | {v[0]} | {v[1]} | {r} | {v[2]} |")
     return "\n".join(out) + "\n"
 
 

@@ -152,8 +152,9 @@ class System:
             if len(frame.index) != snap.size:
                 raise DataError(f"{element}: profile {name!r} has {len(frame.index)} rows but "
                                 f"the system has {snap.size} snapshots")
+            # cells keep their dtype: the validator names a text cell by element and hour
             if element not in ELEMENTS:
-                ds[name] = ("snapshot", np.asarray(frame).reshape(-1).astype(float))
+                ds[name] = ("snapshot", np.asarray(frame).reshape(-1))
                 continue
             if element not in ds.coords:
                 raise DataError(f"{element}: profile {name!r} given but no {element} table")
@@ -162,7 +163,12 @@ class System:
             if missing:
                 raise DataError(f"{element} {sorted(missing)[0]!r}: profile {name!r} has no "
                                 "column for this id")
-            ds[name] = (("snapshot", element), frame[list(ds[element].values)].to_numpy(float))
+            unknown = sorted(set(cols) - set(ds[element].values))
+            if unknown:
+                raise DataError(f"{element} {unknown[0]!r}: profile {name!r} has a column for "
+                                f"an unknown {element} ({len(unknown)} unknown columns)")
+            frame = frame.set_axis(cols, axis=1)
+            ds[name] = (("snapshot", element), frame[list(ds[element].values)].to_numpy())
         ds.attrs.update(attrs or {})
         return cls(ds)
 

@@ -11,7 +11,16 @@ import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
 from flexnet.errors import DataError
-from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS, Field
+from flexnet.grid.schema import (
+    ATTR_RANGES,
+    CEILING,
+    ELEMENTS,
+    FIELDS,
+    GLOBAL_ATTRS,
+    RANGES,
+    TEXT_ATTRS,
+    Field,
+)
 
 __all__ = ["validate"]
 
@@ -47,6 +56,11 @@ def _first_bad(ds: xr.Dataset, f: Field, bad: np.ndarray, values: np.ndarray, wh
 
 
 def _check_ids(ds: xr.Dataset) -> None:
+    snaps = pd.Index(ds.snapshot.values)
+    if snaps.has_duplicates:
+        dup = snaps[snaps.duplicated()]
+        raise DataError(f"snapshot {_r(dup[0])}: duplicate snapshot label ({dup.size} duplicated; "
+                        "coordinate 'snapshot')")
     for element in ELEMENTS:
         if element not in ds.dims:
             continue
@@ -94,8 +108,14 @@ def _check_fields(ds: xr.Dataset) -> None:
                 raise DataError(f"{f.element}: field {_r(f.name)} must be boolean "
                                 f"(got dtype {values.dtype})")
             continue
-        if not np.issubdtype(values.dtype, np.number):
-            raise DataError(f"{f.element or 'system'}: field {_r(f.name)} must be numeric "
+        who = f.element or "system"
+        if values.dtype.kind == "c":
+            raise DataError(f"{who}: field {_r(f.name)} must be real, not complex "
+                            f"(got dtype {values.dtype})")
+        if values.dtype.kind == "O":  # text cells, None, mixed objects: numeric if all parse
+            values = _as_float(ds, f, values)
+        elif values.dtype.kind not in "iuf":  # bool, timedelta, datetime, bytes, str
+            raise DataError(f"{who}: field {_r(f.name)} must be numeric "
                             f"(got dtype {values.dtype})")
         values = values.astype(float)
         nonfinite = ~np.isfinite(values)
@@ -107,6 +127,40 @@ def _check_fields(ds: xr.Dataset) -> None:
             _first_bad(ds, f, values < 0, values, "must be >= 0")
         if f.rule == "frac" and ((values < 0) | (values > 1)).any():
             _first_bad(ds, f, (values < 0) | (values > 1), values, "must lie in [0, 1]")
+        if f.name in RANGES:
+            lo, hi, lo_open, what = RANGES[f.name]
+            out = ((values <= lo) if lo_open else (values < lo)) | (values > hi)
+            if out.any():
+                _first_bad(ds, f, out, values, f"must be {what}")
+        else:
+            big = np.abs(values) > CEILING
+            if big.any():
+                _first_bad(ds, f, big, values, f"exceeds the ceiling of {CEILING:g} "
+                           f"{f.units or ''} (flexnet.grid.schema.CEILING)".replace("  ", " "))
+
+
+def _as_float(ds: xr.Dataset, f: Field, values: np.ndarray) -> np.ndarray:
+    """An object array as floats; the first cell that is not a number raises, named."""
+    flat = values.ravel()
+    out = np.empty(flat.size)
+    for i, v in enumerate(flat):  # object cells: no vector parse tells which one failed
+        ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        if not ok:
+            bad = np.zeros(flat.size, dtype=bool)
+            bad[i] = True
+            _first_bad(ds, f, bad.reshape(values.shape), values, "must be numeric")
+        out[i] = float(v)
+    return out.reshape(values.shape)
+
+
+def _check_self_loops(ds: xr.Dataset) -> None:
+    if "line_bus0" not in ds or not ds.line_bus0.size:
+        return
+    loop = ds.line_bus0.values.astype(str) == ds.line_bus1.values.astype(str)
+    if loop.any():
+        i = int(np.argmax(loop))
+        raise DataError(f"line {_r(ds.line.values[i])}: connects bus {_r(ds.line_bus0.values[i])} "
+                        "to itself (fields 'line_bus0', 'line_bus1')")
 
 
 def _check_refs(ds: xr.Dataset) -> None:
@@ -240,10 +294,27 @@ def _check_feeders(ds: xr.Dataset) -> None:
 
 
 def _check_attrs(ds: xr.Dataset) -> None:
-    for key in ("base_mva", "voll"):
+    known = set(GLOBAL_ATTRS) | set(TEXT_ATTRS)
+    for key in ds.attrs:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            if not close:  # attributes are case-sensitive: 'VOLL' is not 'voll'
+                close = [k for k in known if k.lower() == str(key).lower()]
+            hint = f"; did you mean {_r(close[0])}?" if close else ""
+            raise DataError(f"system: unknown attribute {_r(key)}{hint} (known: "
+                            f"{', '.join(GLOBAL_ATTRS)}; free text: {', '.join(TEXT_ATTRS)})")
+    for key, (lo, hi, lo_open) in ATTR_RANGES.items():
         v = ds.attrs.get(key, GLOBAL_ATTRS[key][0])
-        if not np.isfinite(float(v)) or float(v) <= 0:
-            raise DataError(f"system: attribute {_r(key)} must be a positive number (got {_r(v)})")
+        ok = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        if not ok:
+            raise DataError(f"system: attribute {_r(key)} must be a number (got {_r(v)})")
+        v = float(v)
+        if not np.isfinite(v):
+            raise DataError(f"system: attribute {_r(key)} must be a finite number (got {_r(v)})")
+        if (v <= lo if lo_open else v < lo) or v > hi:
+            span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            why = " (the ceiling, flexnet.grid.schema.CEILING)" if v > hi == CEILING else ""
+            raise DataError(f"system: attribute {_r(key)} must lie in {span}{why} (got {_r(v)})")
     lo, hi = float(ds.attrs["drp_reward_min"]), float(ds.attrs["drp_reward_max"])
     if not (0 <= lo <= hi):
         raise DataError(f"system: DRP reward bounds must satisfy 0 <= drp_reward_min <= "
@@ -268,6 +339,7 @@ def validate(ds: xr.Dataset) -> None:
     _check_ids(ds)
     _check_fields(ds)
     _check_refs(ds)
+    _check_self_loops(ds)
     _check_attrs(ds)
     _pairs(ds)
     _check_feeders(ds)
