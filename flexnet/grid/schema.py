@@ -198,7 +198,8 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
     "dso_v_min": (0.5, 1.5, False, "a voltage in [0.5, 1.5] p.u."),
     "dso_v_max": (0.5, 1.5, False, "a voltage in [0.5, 1.5] p.u."),
     "dso_v_nom": (0.1, 500.0, False, "a nominal voltage in [0.1, 500] kV"),
-    **dict.fromkeys(("building_t_min", "building_t_max", "building_t_init", "t_out"), (-60.0, 60.0, False, "a temperature in [-60, 60] °C")),
+    **dict.fromkeys(("building_t_min", "building_t_max", "building_t_init", "t_out"),
+                     (-60.0, 60.0, False, "a temperature in [-60, 60] °C")),
 }
 
 #: ranges of the scalar attributes: attr → (low, high, low_open)
