@@ -279,10 +279,13 @@ class Result:
         return self.dataset[name]
 
     def to_netcdf(self, path: str | os.PathLike) -> Path:
-        """Write the results atomically to a CF-style netCDF file."""
+        """Write the results atomically to a CF-1.8 netCDF file that stands on its own:
+        the input system is in the group ``system``, so :func:`read_result` gives it back
+        and :func:`flexnet.checks.residuals` runs on the file alone."""
         ds = self.dataset.copy()
         ds.attrs["flexnet_kind"] = _NC_KIND
-        return atomic_to_netcdf(ds, path)
+        groups = {"system": self.system.ds} if self.system is not None else None
+        return atomic_to_netcdf(ds, path, groups=groups)
 
 
 _SUMMARY_KEYS = ["total_cost", "energy_market_cost", "flexibility_market_cost",
@@ -309,18 +312,28 @@ def finalize(res: xr.Dataset, system: System, *, scheme: str, status: str,
         Conventions="CF-1.8",
         title=f"flexnet {scheme} results for {system.name}",
     )
-    for k in ("snapshot",):
-        res[k].attrs.update(long_name="hour of the day", units="h")
+    if np.issubdtype(res.snapshot.dtype, np.datetime64):  # a CF time coordinate in files
+        res["snapshot"].attrs.update(long_name="start of the hour", standard_name="time")
+    else:
+        res["snapshot"].attrs.update(long_name="hour of the day", units="h")
     return Result(res, system)
 
 
 def read_result(path: str | os.PathLike) -> Result:
-    """Read results written by :meth:`Result.to_netcdf`."""
+    """Read results written by :meth:`Result.to_netcdf`, with their input system (files
+    written before 0.2 have none: ``.system`` is then None)."""
+    from flexnet.grid.system import System
+
     ds = open_flexnet_dataset(path)
     kind = ds.attrs.pop("flexnet_kind", None)
     if kind != _NC_KIND:
         raise DataError(f"{path}: not a flexnet results file (flexnet_kind={kind!r})")
-    return Result(ds)
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        has_system = "system" in nc.groups
+    system = System(open_flexnet_dataset(path, group="system")) if has_system else None
+    return Result(ds, system)
 
 
 def asset_reserves(m: linopy.Model, res: xr.Dataset) -> xr.Dataset:

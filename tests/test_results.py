@@ -79,3 +79,49 @@ def test_results_doc_is_current():
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
     assert doc.read_text() == results_markdown(), "run `make docs` to regenerate docs/results.md"
+
+
+def test_results_file_stands_on_its_own(tmp_path, default_centralized):
+    """The file carries its input system: residuals() runs on the file alone."""
+    from flexnet.checks import residuals
+
+    back = flexnet.read_result(default_centralized.to_netcdf(tmp_path / "r.nc"))
+    assert back.system is not None
+    xr.testing.assert_identical(back.system.ds, default_centralized.system.ds)
+    assert max(residuals(back).values()) < 1e-6
+
+
+def test_every_unit_in_the_file_is_udunits(tmp_path, default_centralized):
+    """CF readers parse every unit (a currency is an attribute); numbers are compressed;
+    no dimension is named 'load' (it shadows Dataset.load)."""
+    import cf_units
+    import netCDF4
+
+    path = default_centralized.to_netcdf(tmp_path / "r.nc")
+    with netCDF4.Dataset(path) as nc:
+        assert "load" not in nc.dimensions
+        for group in (nc, nc.groups["system"]):
+            for name, var in group.variables.items():
+                if "units" in var.ncattrs():
+                    cf_units.Unit(var.units)  # raises on an unparseable unit
+                if getattr(var.dtype, "kind", "") == "f" and var.ndim:
+                    assert var.filters()["zlib"], name
+        assert nc.variables["bus_lmp"].currency == "$"
+
+
+def test_datetime_snapshots_round_trip(tmp_path):
+    """A system on a DatetimeIndex solves and round-trips; the file has a CF time axis."""
+    import pandas as pd
+
+    from flexnet.checks import residuals
+
+    s = flexnet.load_case("ieee33")
+    s = flexnet.System(s.ds.assign_coords(
+        snapshot=pd.date_range("2026-01-15", periods=s.n("snapshot"), freq="h")))
+    r = flexnet.solve(s)
+    back = flexnet.read_result(r.to_netcdf(tmp_path / "r.nc"))
+    xr.testing.assert_identical(r.dataset, back.dataset)
+    assert max(residuals(back).values()) < 1e-6
+    with xr.open_dataset(tmp_path / "r.nc") as f:
+        assert f.snapshot.encoding["units"].startswith("hours since 2026-01-15")
+        assert f.snapshot.attrs["standard_name"] == "time"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from flexnet.grid.schema import ELEMENTS, FIELDS, GLOBAL_ATTRS
 from flexnet.grid.validate import validate as _validate
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 __all__ = ["System", "atomic_to_netcdf", "read_system"]
 
@@ -262,27 +263,93 @@ class System:
         return atomic_to_netcdf(ds, path)
 
 
-def _encode_bools(ds: xr.Dataset) -> xr.Dataset:
-    """netCDF has no bool: store as int8 with a flag attribute read back by read_system."""
+#: flexnet's unit strings → UDUNITS (what CF readers parse); a currency is not a unit, so
+#: money units keep their physical part and carry ``currency = "$"``; the flexnet string
+#: is kept in ``flexnet_units`` and restored on reading
+_UDUNITS = {"p.u.": "1", "p.u. (system base_mva)": "1", "Mvar": "MV A", "MVA": "MV A",
+            "MWh": "MW h", "MW/h": "MW h-1", "°C": "degC", "K/MW": "K MW-1",
+            "MWh/K": "MW h K-1", "EVs": "1", "Ω": "ohm", "$": "1", "$/MWh": "MW-1 h-1",
+            "$/MW/h": "MW-1 h-1", "$/MW²h": "MW-2 h-1"}
+#: dims renamed in files: ``load`` shadows ``xarray.Dataset.load`` for readers of the file
+_FILE_DIMS = {"load": "ts_load"}
+
+
+def _encode(ds: xr.Dataset) -> xr.Dataset:
+    """A dataset as flexnet writes it: bools as int8 (netCDF has none), UDUNITS units,
+    file dim names, compression on numeric variables."""
     ds = ds.copy()
-    for v in ds.data_vars:
-        if ds[v].dtype == bool:
-            ds[v] = ds[v].astype("int8")
+    for v in ds.variables:
+        da = ds[v]
+        if da.dtype == bool:
+            ds[v] = da.astype("int8")
             ds[v].attrs["flexnet_dtype"] = "bool"
+        units = ds[v].attrs.get("units")
+        if units in _UDUNITS:
+            ds[v].attrs.update(units=_UDUNITS[units], flexnet_units=units)
+            if "$" in units:
+                ds[v].attrs["currency"] = "$"
+        elif units == "":
+            del ds[v].attrs["units"]  # ids and text: no unit at all
+    if "snapshot" in ds.coords and np.issubdtype(ds.snapshot.dtype, np.datetime64):
+        ds["snapshot"].attrs.pop("units", None)  # CF time units are written by xarray
+    return ds.rename({k: v for k, v in _FILE_DIMS.items() if k in ds.dims})
+
+
+def _decode(ds: xr.Dataset) -> xr.Dataset:
+    """The inverse of :func:`_encode` (files written before it read unchanged)."""
+    ds = ds.rename({v: k for k, v in _FILE_DIMS.items() if v in ds.dims})
+    for v in ds.variables:
+        attrs = ds[v].attrs
+        if attrs.pop("flexnet_dtype", None) == "bool":
+            ds[v] = ds[v].astype(bool)
+            attrs = ds[v].attrs
+        if "flexnet_units" in attrs:
+            attrs["units"] = attrs.pop("flexnet_units")
+            attrs.pop("currency", None)
     return ds
 
 
-def atomic_to_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` through a temporary file renamed into place.
+def _compression(ds: xr.Dataset) -> dict[str, dict]:
+    return {str(v): {"zlib": True, "complevel": 4} for v in ds.data_vars
+            if ds[v].dtype.kind in "biuf" and ds[v].ndim}
 
-    A crash or Ctrl-C mid-way never leaves a partial file under ``path``.
+
+def _clean_stale(path: Path) -> None:
+    """Remove temporary files a killed earlier write left beside ``path`` (a live write
+    of another process is younger than a minute and is left alone)."""
+    import logging
+    import time
+
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > 60:
+                tmp.unlink()
+                logging.getLogger("flexnet").warning("removed %s, left by an interrupted "
+                                                     "write", tmp)
+        except OSError:
+            pass
+
+
+def atomic_to_netcdf(ds: xr.Dataset, path: str | os.PathLike,
+                     groups: Mapping[str, xr.Dataset] | None = None) -> Path:
+    """Write ``ds`` (and ``groups``, each a netCDF group) to ``path`` through a temporary
+    file renamed into place.
+
+    A crash or Ctrl-C mid-way never leaves a partial file under ``path``, and removes its
+    temporary file; one left by a killed process is removed at the next write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        _encode_bools(ds).to_netcdf(tmp, engine="netcdf4")
+        enc = _encode(ds)
+        enc.to_netcdf(tmp, engine="netcdf4", encoding=_compression(enc))
+        for name, g in (groups or {}).items():
+            enc = _encode(g)
+            enc.to_netcdf(tmp, engine="netcdf4", mode="a", group=name,
+                          encoding=_compression(enc))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
@@ -293,20 +360,17 @@ def atomic_to_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
-def open_flexnet_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Open a flexnet netCDF file fully into memory, decoding flexnet's bool flag."""
+def open_flexnet_dataset(path: str | os.PathLike, group: str | None = None) -> xr.Dataset:
+    """Open a flexnet netCDF file (or one of its groups) fully into memory, decoded."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        with xr.open_dataset(path, engine="netcdf4") as f:
+        with xr.open_dataset(path, engine="netcdf4", group=group) as f:
             ds = f.load()
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable netCDF file ({exc})") from exc
-    for v in ds.data_vars:
-        if ds[v].attrs.pop("flexnet_dtype", None) == "bool":
-            ds[v] = ds[v].astype(bool)
-    return ds
+    return _decode(ds)
 
 
 def read_system(path: str | os.PathLike) -> System:
