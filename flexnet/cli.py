@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -25,13 +26,38 @@ EXIT_OK, EXIT_DATA, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_USAGE = 0, 2, 3, 4, 64
 EXIT_SUBOPTIMAL, EXIT_SHEDDING, EXIT_INTERRUPTED = 5, 6, 130
 
 
+def _positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` > 0 (a clear usage error otherwise)."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1)")
+    return value
+
+
 def _solver_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver")
     g.add_argument("--formulation", choices=["angle", "ptdf"], default="angle",
                    help="TS DC network formulation (default: angle)")
-    g.add_argument("--time-limit", type=float, help="HiGHS time limit in seconds")
-    g.add_argument("--mip-gap", type=float, help="relative MIP gap for MILP schemes")
-    g.add_argument("--threads", type=int, help="HiGHS threads")
+    g.add_argument("--time-limit", type=_positive(float), help="HiGHS time limit in seconds")
+    g.add_argument("--mip-gap", type=_fraction, help="relative MIP gap for MILP schemes")
+    g.add_argument("--threads", type=_positive(int), help="HiGHS threads")
     g.add_argument("--solver-log", help="write the HiGHS log to this file")
     g.add_argument("--allow-suboptimal", action="store_true",
                    help="accept a plan that is not proven optimal (exit code 5, status first)")
@@ -233,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--interval", action="store_true",
                    help="secure the plan with the interval two-stage algorithm (BESS)")
     g = r.add_argument_group("dask (interval scenarios, ADMM subproblems)")
-    g.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores)")
+    g.add_argument("--workers", type=_positive(int), help="LocalCluster worker processes (default: cores)")
     g.add_argument("--scheduler-address", help="use an existing dask scheduler")
     _solver_args(r)
     c = sub.add_parser("compare", help="solve several schemes side by side",
@@ -252,10 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     s = sub.add_parser("synth", help="write a synthetic system",
                        description="Generate a synthetic TS + feeders system and write it.")
-    s.add_argument("--buses", type=int, default=200, help="TS buses (default 200)")
-    s.add_argument("--feeders", type=int, default=20, help="feeders (default 20)")
-    s.add_argument("--nodes", type=int, default=33, help="nodes per feeder (default 33)")
-    s.add_argument("--snapshots", type=int, default=24)
+    s.add_argument("--buses", type=_positive(int), default=200, help="TS buses (default 200)")
+    s.add_argument("--feeders", type=_positive(int), default=20, help="feeders (default 20)")
+    s.add_argument("--nodes", type=_positive(int), default=33, help="nodes per feeder (default 33)")
+    s.add_argument("--snapshots", type=_positive(int), default=24)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--matpower", help="start from this MATPOWER TS case instead of a random one")
     s.add_argument("--out", required=True, help="output netCDF file")

@@ -74,3 +74,83 @@ def test_infeasible_exit_code(tmp_path):
     assert "infeasible" in p.stderr
     assert "fr_up" in p.stderr
     assert not (tmp_path / "x.nc").exists()
+
+
+_SLOW_WRITE = """
+import sys, time, pathlib
+import xarray as xr
+from flexnet.cli import main
+
+real = xr.Dataset.to_netcdf
+def slow(self, path, *a, **k):  # write, then linger inside the write: the test's SIGINT lands
+    out = real(self, path, *a, **k)
+    pathlib.Path(sys.argv[1]).write_text("writing")
+    time.sleep(60)
+    return out
+xr.Dataset.to_netcdf = slow
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_ctrl_c_during_the_write_leaves_the_previous_file(tmp_path):
+    """SIGINT while the results file is being written: exit code 130 within seconds, one
+    line, no traceback, no temporary file left, the previous file intact."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r.nc"
+    out.write_bytes(b"previous results")
+    marker = tmp_path / "writing"
+    script = tmp_path / "slow.py"
+    script.write_text(_SLOW_WRITE)
+    proc = subprocess.Popen([sys.executable, str(script), str(marker), "-q", "run", "ieee33",
+                             "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate()
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - t0 < 10
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["flexnet: interrupted; no results written"]
+    assert out.read_bytes() == b"previous results"
+    assert not list(tmp_path.glob(".r.nc.*"))
+
+
+def test_cli_numbers_are_range_checked():
+    for argv in (["run", "--time-limit", "-1"], ["run", "--mip-gap", "2"],
+                 ["run", "--workers", "0"], ["synth", "--buses", "x", "--out", "s.nc"]):
+        p = run(*argv)
+        assert p.returncode == 2
+        assert "error: argument" in p.stderr
+
+
+def test_time_limited_run_names_status_and_gap(tmp_path):
+    """Not proven optimal: a non-zero exit naming the status; accepted on request with
+    exit code 5 and the status as the summary's first row."""
+    import flexnet
+
+    out = tmp_path / "r.nc"
+    p = run("-q", "run", "--time-limit", "0.05", "--out", str(out))
+    assert p.returncode == 4
+    assert "status 'time_limit'" in p.stderr
+    assert "gap" in p.stderr
+    assert not out.exists()
+    p = run("-q", "run", "--time-limit", "0.05", "--allow-suboptimal", "--out", str(out))
+    assert p.returncode == 5
+    assert p.stdout.splitlines()[2].split() == ["status", "time_limit"]
+    assert flexnet.read_result(out).dataset.attrs["status_ok"] == 0
+
+
+def test_quiet_run_prints_only_the_summary(tmp_path):
+    p = run("-q", "run", "ieee33", "--out", str(tmp_path / "r.nc"))
+    assert p.returncode == 0
+    assert p.stderr == ""
+    assert p.stdout.splitlines()[0].strip() == "centralized"
+    assert "HiGHS" not in p.stdout
