@@ -80,6 +80,8 @@ DERIVED: dict[str, tuple[str, str]] = {
     "tvpp_flex_down": ("MW", "hierarchical + VPP: TVPP down flexibility sold to the TSO per DSO"),
     "tvpp_flex_price_up": ("$/MW/h", "hierarchical + VPP: price of TVPP up flexibility"),
     "tvpp_flex_price_down": ("$/MW/h", "hierarchical + VPP: price of TVPP down flexibility"),
+    "uncovered_worst": ("MW", "interval: largest uncovered DS deviation over the scenarios"),
+    "ts_uncovered_worst": ("MW", "interval: largest TS shedding or spill over the scenarios"),
     "drcc_total_up": ("MW", "DRCC: margin κ on the total error Ω (upper side)"),
     "drcc_total_down": ("MW", "DRCC: margin κ on −Ω (lower side)"),
     "admm_primal_residual": ("MW", "hierarchical: ‖x_i − z‖ over TSO and DSO exchange copies"),

@@ -604,10 +604,27 @@ def _assemble(plan: Result, results: dict[str, xr.Dataset], rounds: int, tol: fl
     ds["scenario_covered"] = covered.astype("int8").assign_attrs(
         units="1", long_name="1 if every deviation was absorbed")
     worst = stack["uncovered"].max("scenario")
-    bad = np.argwhere(worst.values > tol)
-    report = "; ".join(f"hour {int(ds.snapshot.values[i])} {worst.dso.values[j]}: "
-                       f"{worst.values[i, j]:.3f} MW" for i, j in bad[:50])
-    ds.attrs.update(interval_rounds=rounds, uncovered_mwh=float(worst.sum()),
+    ds["uncovered_worst"] = worst.assign_attrs(
+        units="MW", long_name="largest uncovered DS deviation over the scenarios")
+    entries = [(f"hour {ds.snapshot.values[i]} {worst.dso.values[j]}", float(worst.values[i, j]))
+               for i, j in np.argwhere(worst.values > tol)]
+    ts_mwh = 0.0
+    if "ts_shed" in stack:
+        ts_worst = stack["ts_shed"].max("scenario")
+        ds["ts_uncovered_worst"] = ts_worst.assign_attrs(
+            units="MW", long_name="largest TS shedding or spill over the scenarios")
+        ts_mwh = float(ts_worst.sum())
+        entries += [(f"hour {ds.snapshot.values[i]} TS", float(ts_worst.values[i]))
+                    for i in np.flatnonzero(ts_worst.values > tol)]
+    entries.sort(key=lambda e: -e[1])
+    top = 10
+    report = "; ".join(f"{where}: {mw:.3f} MW" for where, mw in entries[:top])
+    if len(entries) > top:
+        report += (f"; and {len(entries) - top} more (variables uncovered_worst, "
+                   "ts_uncovered_worst)")
+    ds.attrs.update(interval_rounds=rounds, uncovered_mwh=float(worst.sum()) + ts_mwh,
+                    uncovered_ds_mwh=float(worst.sum()), uncovered_ts_mwh=ts_mwh,
+                    uncovered_entries=len(entries),
                     uncovered_report=report or "all extremes covered", repair_stop=stop,
                     scheme=f"{ds.attrs['scheme']}+interval")
     return plan
