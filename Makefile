@@ -36,7 +36,7 @@ test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install -q --upgrade pip
-	.venv-latest/bin/python -m pip install -q --upgrade -e ".[dev]" $(PIN)
+	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" $(PIN)
 	.venv-latest/bin/python -m pip list --format=freeze | grep -iE "^(highspy|linopy|xarray|numpy|pandas|dask|scipy)=="
 	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
 

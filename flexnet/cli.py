@@ -295,8 +295,9 @@ _COMMANDS = {"cases": _cmd_cases, "run": _cmd_run, "compare": _cmd_compare, "inf
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flexnet`` command; returns the exit code."""
     a = build_parser().parse_args(argv)
-    if a.quiet or not sys.stderr.isatty():
-        os.environ["FLEXNET_PROGRESS"] = "0"  # progress bars only on a terminal
+    # bars on a terminal, a line every few seconds into a file or pipe, nothing with -q
+    os.environ["FLEXNET_PROGRESS"] = ("0" if a.quiet else "bar" if sys.stderr.isatty()
+                                      else "lines")
     level = logging.ERROR if a.quiet else logging.INFO if a.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # distributed sets its loggers to INFO when it is imported (later, and in every worker):

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from flexnet.progress import Ticker
+from flexnet.progress import mode as progress_mode
+
 __all__ = ["ModelPool", "dask_client", "fan_out"]
 
 log = logging.getLogger("flexnet")
@@ -86,9 +89,14 @@ def fan_out(
     shared = shared or {}
     use_dask = client is not None or parallel is True or (
         parallel == "auto" and (scheduler_address or len(items) > 1))
-    show = progress and os.environ.get("FLEXNET_PROGRESS", "1") != "0"
+    show = progress and progress_mode() != "0"
     if not use_dask:
-        return [func(item, **shared) for item in tqdm(items, desc=desc, disable=not show)]
+        ticker = Ticker(desc, show)
+        out = []
+        for item in tqdm(items, desc=desc, disable=not show or progress_mode() != "bar"):
+            out.append(func(item, **shared))
+            ticker.update(done=f"{len(out)}/{len(items)}")
+        return out
     if client is None:
         with dask_client(workers, scheduler_address) as own:
             return _submit(own, func, items, shared, show, desc)
@@ -101,7 +109,8 @@ def _submit(client, func, items, shared, show, desc) -> list[Any]:
 
     out: list[Any] = [None] * len(items)
     todo = list(range(len(items)))
-    bar = tqdm(total=len(items), desc=desc, disable=not show)
+    bar = tqdm(total=len(items), desc=desc, disable=not show or progress_mode() != "bar")
+    ticker = Ticker(desc, show)
     for attempt in range(3):
         # hash=False: unique keys per call, so releasing an earlier call never drops this data
         scattered = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}
@@ -113,6 +122,7 @@ def _submit(client, func, items, shared, show, desc) -> list[Any]:
             try:
                 out[futures[fut]] = fut.result()
                 bar.update()
+                ticker.update(done=f"{sum(o is not None for o in out)}/{len(items)}")
             except CancelledError:  # every replica of a scattered input died with workers
                 lost.append(futures[fut])
         if not lost:

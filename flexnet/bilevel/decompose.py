@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from flexnet.parallel import dask_client, fan_out
+from flexnet.progress import Ticker
 from flexnet.solver import column_blocks, new_highs, row_blocks, run_checked
 
 if TYPE_CHECKING:
@@ -304,6 +305,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
     def left() -> float | None:
         return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
+    ticker = Ticker("nested decomposition", progress)
     with (dask_client(workers, scheduler_address) if parallel
           else contextlib.nullcontext()) as client:
         for r in range(max_rounds):
@@ -326,6 +328,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
                                "seconds": time.perf_counter() - t_r})
             log.info("block decomposition round %d: lower %.6g, upper %.6g, gap %.2e", r,
                      lower, f_inc, gap)
+            ticker.update(round=r, lower=f"{lower:.6g}", upper=f"{f_inc:.6g}", gap=f"{gap:.2e}")
             out.x, out.objective, out.bound, out.gap = x_inc, f_inc, lower, gap
             if gap <= mip_gap:
                 out.status = "optimal"

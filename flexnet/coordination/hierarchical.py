@@ -28,7 +28,6 @@ a warning; it is never reported as converged.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,8 @@ from flexnet.blocks.common import coords
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import ModelPool
+from flexnet.progress import Ticker
+from flexnet.progress import mode as progress_mode
 from flexnet.results import extract, finalize
 from flexnet.solver import OWN_START_MAX_ROWS, WARM_OPTIONS, PersistentLP, SnapshotSplitLP, new_model
 
@@ -321,7 +322,7 @@ def solve_hierarchical(
     if not (system.has_ts and system.has_ds):
         raise DataError(f"system {system.name!r}: the hierarchical scheme needs a TS and at "
                         "least one DSO")
-    show = progress and os.environ.get("FLEXNET_PROGRESS", "1") != "0"
+    show = progress and progress_mode() != "0"
     # "auto": dask only when asked for workers or a scheduler: a LocalCluster takes ≈ 1.4 s
     # and 124 MB per worker to start, more than a small case's whole ADMM run
     use_dask = parallel is True or (parallel == "auto" and (
@@ -413,7 +414,8 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
     cost = np.nan
     spent = np.zeros(len(parts) + 1)  # per-agent solve seconds so far
     spent_then, last = spent.copy(), 0  # at the last rebalance check (first: iteration 0)
-    bar = tqdm(total=max_iter, desc="ADMM", disable=not show)
+    bar = tqdm(total=max_iter, desc="ADMM", disable=not show or progress_mode() != "bar")
+    ticker = Ticker("ADMM", show)
     for it in range(max_iter):
         t_it = time.perf_counter()
         args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
@@ -458,6 +460,7 @@ def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[
                      max(seconds), sum(seconds), busiest))
         bar.update()
         bar.set_postfix(r=f"{r:.2g}", s=f"{s:.2g}", rho=f"{rho:.3g}")
+        ticker.update(iteration=it, primal_residual=f"{r:.3g} MW", dual_residual=f"{s:.3g}")
         if it > 0 and r <= eps_pri and s <= eps_dual:
             converged = True
             break
