@@ -120,3 +120,11 @@ def test_midday_cut_ends_fleets_at_what_connected_evs_hold(default_case):
     end = r["fleet_energy"].sel(snapshot=last)
     np.testing.assert_array_less(np.minimum(ds.fleet_e_init, cap) - 1e-6, end.values)
     np.testing.assert_array_less(end.values, cap.values + 1e-6)
+
+
+def test_sequential_repair_cost_is_on_one_price_basis(default_sequential):
+    """repair_cost compares the real grids with a copper plate under the same balancing
+    market, so it is what the grid limits cost: never negative."""
+    a = default_sequential.dataset.attrs
+    assert a["repair_cost"] >= -1e-6
+    assert np.isfinite(a["reoptimisation_gain"])

@@ -7,7 +7,13 @@
    generators alone meet FR↑/FR↓ (no DSO flexibility is offered).
 3. **DSO repair.** Each DSO redispatches its resources on its real grid. Deviations from
    P⁰_pcc are bought at LMP·(1 + premium) or sold at LMP·(1 − premium) (the balancing
-   market); shedding at VOLL is the last resort. The repair cost is reported.
+   market); shedding at VOLL is the last resort.
+
+``repair_cost`` is priced on one basis, the balancing market of step 3: the DSOs' cost
+plus deviation settlement on their real grids minus the same on a copper plate, i.e. what
+the grid limits the forecast ignored cost (>= 0). ``reoptimisation_gain`` is the step-1
+DSO cost minus that copper-plate cost: what re-dispatching against the LMP instead of the
+retail price saves (it can be of either sign).
 """
 
 from __future__ import annotations
@@ -30,6 +36,23 @@ if TYPE_CHECKING:
 def _ds_model(system: System, *, network: bool) -> tuple[linopy.Model, list]:
     m = new_model()
     return m, add_ds_side(m, system, reserve=False, network=network)
+
+
+def _repair(system: System, p0: xr.DataArray, lmp: xr.DataArray, *, network: bool,
+            options: dict[str, Any]) -> tuple[linopy.Model, Any, Any, Any, list]:
+    """Step 3: the DSOs redispatch (on their grid, or on a copper plate as the reference)
+    and settle deviations from P⁰ at LMP·(1 ± premium)."""
+    m, costs = _ds_model(system, network=network)
+    c = coords(system, "snapshot", "dso")
+    up = m.add_variables(lower=0, coords=c, name="Pcc-deviation-up")
+    down = m.add_variables(lower=0, coords=c, name="Pcc-deviation-down")
+    m.add_constraints(m.variables["Pcc-p"] - up + down == p0, name="Pcc-schedule")
+    prem = float(system.ds.attrs["balancing_premium"])
+    balancing = (lmp * (1 + prem) * up).sum() - (lmp * (1 - prem) * down).sum()
+    objective(m, [*costs, balancing])
+    run_highs(m, scheme="sequential/dso-repair" + ("" if network else "-copper-plate"),
+              system=system, options=options)
+    return m, up, down, balancing, costs
 
 
 def _value(costs: list) -> float:
@@ -67,21 +90,21 @@ def solve_sequential(system: System, *, formulation: str = "angle",
         ts_res, ts_cost, status = xr.Dataset(), 0.0, "optimal"
         lmp = ds.pcc_price * xr.ones_like(p0)
     # 3. DSO repair on the real grid, deviations priced on the balancing market
-    m3, c3 = _ds_model(system, network=True)
-    c = coords(system, "snapshot", "dso")
-    up = m3.add_variables(lower=0, coords=c, name="Pcc-deviation-up")
-    down = m3.add_variables(lower=0, coords=c, name="Pcc-deviation-down")
-    m3.add_constraints(m3.variables["Pcc-p"] - up + down == p0, name="Pcc-schedule")
-    prem = float(ds.attrs["balancing_premium"])
-    balancing = (lmp * (1 + prem) * up).sum() - (lmp * (1 - prem) * down).sum()
-    objective(m3, [*c3, balancing])
-    run_highs(m3, scheme="sequential/dso-repair", system=system, options=options)
+    m3, up, down, balancing, c3 = _repair(system, p0, lmp, network=True, options=options)
     ds_res = extract(m3, system)
+    prem = float(ds.attrs["balancing_premium"])
     if system.has_ts:  # the TSO paid for P⁰ in its market; deviations settle at balancing
         bal = float(balancing.solution.sum())
     else:  # feeder-only: energy is bought at pcc_price; only the premium is balancing
         bal = float((prem * ds.pcc_price * (up.solution + down.solution)).sum())
-    extra.update(balancing_cost=bal, repair_cost=_value(c3) + bal - forecast_cost,
+    # the repair's cost on one price basis: the same balancing market on a copper plate is
+    # the reference, so the difference is what the grid's limits cost (>= 0); the forecast
+    # plan's re-optimisation against the LMP is reported apart
+    m3c, _, _, balancing_c, c3c = _repair(system, p0, lmp, network=False, options=options)
+    plate = _value(c3c) + float(balancing_c.solution.sum())
+    extra.update(balancing_cost=bal,
+                 repair_cost=_value(c3) + float(balancing.solution.sum()) - plate,
+                 reoptimisation_gain=forecast_cost - plate,
                  pcc_deviation_mwh=float((up.solution + down.solution).sum()))
     res = xr.merge([ts_res, ds_res], compat="override", join="outer")
     res["pcc_schedule"] = p0
