@@ -46,7 +46,8 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
                 t = time.perf_counter()
                 # one HiGHS thread per solve, so serial and parallel compare like for like
                 res = flexnet.solve(s, "hierarchical", parallel=workers is not None,
-                                    workers=workers, progress=False, max_iter=300, threads=1)
+                                    workers=workers, progress=False, max_iter=300, threads=1,
+                                    allow_suboptimal=True)  # the status is in the table
                 r = res.dataset
                 wall = time.perf_counter() - t
             it = int(r.attrs["admm_iterations"])
