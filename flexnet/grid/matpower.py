@@ -9,6 +9,7 @@ must be declared with the ``r_x_unit`` / ``load_unit`` arguments of
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -20,13 +21,15 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from flexnet.errors import DataError
 
+log = logging.getLogger("flexnet")
+
 __all__ = ["feeder_dataset", "feeder_from_matpower", "orient_tree", "read_matpower",
            "ts_from_matpower"]
 
 # MATPOWER column indices (0-based), see MATPOWER's idx_bus / idx_gen / idx_brch
 BUS_I, BUS_TYPE, PD, QD, BASE_KV, VMAX, VMIN = 0, 1, 2, 3, 9, 11, 12
 GEN_BUS, PMAX, PMIN, GEN_STATUS, RAMP_30 = 0, 8, 9, 7, 18
-F_BUS, T_BUS, BR_R, BR_X, RATE_A, BR_STATUS = 0, 1, 2, 3, 5, 10
+F_BUS, T_BUS, BR_R, BR_X, RATE_A, TAP, SHIFT, BR_STATUS = 0, 1, 2, 3, 5, 8, 9, 10
 
 _MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.S)
 _SCALAR = re.compile(r"mpc\.(baseMVA)\s*=\s*([^;\n]+);")
@@ -233,7 +236,14 @@ def ts_from_matpower(
     bus = mpc["bus"]
     bus_ids = bus[:, BUS_I].astype(int).astype(str)
     br = mpc["branch"]
+    off = int((br[:, BR_STATUS] <= 0).sum())
     br = br[br[:, BR_STATUS] > 0]
+    shifted = np.flatnonzero(br[:, SHIFT] != 0) if br.shape[1] > SHIFT else np.array([], int)
+    if shifted.size:
+        i = int(shifted[0])
+        raise DataError(f"line {i + 1} ({int(br[i, F_BUS])}-{int(br[i, T_BUS])}): field 'SHIFT' "
+                        f"is {br[i, SHIFT]:g}°; phase-shifting transformers are not modelled yet "
+                        f"({shifted.size} in this case)")
     rating = br[:, RATE_A].copy()
     if (rating <= 0).any():
         if default_rating is None:
@@ -244,6 +254,9 @@ def ts_from_matpower(
     line_ids = np.array([f"L{i + 1}" for i in range(br.shape[0])], dtype=object)
     gen = mpc.get("gen", np.zeros((0, 21)))
     rows = np.flatnonzero((gen[:, GEN_STATUS] > 0) & (gen[:, PMAX] > 0))
+    if off or rows.size < gen.shape[0]:
+        log.info("MATPOWER import: %d out-of-service branches and %d generators out of service "
+                 "or without capacity (PMAX = 0) dropped", off, gen.shape[0] - rows.size)
     g = gen[rows]
     cost = _linear_cost(mpc, rows)
     ramp = g[:, RAMP_30] * 2 if g.shape[1] > RAMP_30 else np.zeros(rows.size)
@@ -252,8 +265,11 @@ def ts_from_matpower(
     has_load = bus[:, PD] > 0
     load_ids = np.array([f"D{b}" for b in bus_ids[has_load]], dtype=object)
     pd_ = bus[has_load, PD]
-    x = np.abs(br[:, BR_X])
-    x[x == 0] = 1e-4  # zero-impedance ties: a very small reactance keeps the DC model valid
+    # MATPOWER's DC model (makeBdc): b = 1 / (x · tap), tap 0 meaning a line (ratio 1); a
+    # negative x (series compensation, transformer star equivalents) keeps its sign
+    tap = br[:, TAP] if br.shape[1] > TAP else np.zeros(br.shape[0])
+    x = br[:, BR_X] * np.where(tap == 0, 1.0, tap)
+    x[x == 0] = 1e-4  # zero-reactance ties: a very small reactance keeps the DC model valid
     ds = xr.Dataset(
         {
             "line_bus0": ("line", br[:, F_BUS].astype(int).astype(str).astype(object)),

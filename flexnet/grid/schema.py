@@ -70,7 +70,9 @@ FIELDS: list[Field] = [
     # --- transmission system -------------------------------------------------------
     _f("line_bus0", ["line"], "", "ref:bus", "from bus"),
     _f("line_bus1", ["line"], "", "ref:bus", "to bus"),
-    _f("line_x", ["line"], "p.u. (system base_mva)", "pos", "series reactance"),
+    _f("line_x", ["line"], "p.u. (system base_mva)", "any",
+       "series reactance of the DC model (x·tap for a transformer, as MATPOWER's makeBdc; "
+       "negative for series compensation)"),
     _f("line_s_max", ["line"], "MW", "pos", "thermal limit of the DC flow"),
     _f("gen_bus", ["gen"], "", "ref:bus", "connection bus"),
     _f("gen_p_max", ["gen"], "MW", "pos", "maximum output P̄"),
@@ -187,7 +189,7 @@ CEILING = 1e6
 
 #: physical ranges: field → (low, high, low_open, what); checked after the field's rule
 RANGES: dict[str, tuple[float, float, bool, str]] = {
-    "line_x": (1e-6, 1e3, False, "a reactance in [1e-6, 1e3] p.u."),
+    "line_x": (1e-6, 1e3, False, "a reactance with |x| in [1e-6, 1e3] p.u."),
     "branch_r": (1e-6, 1e4, False, "a resistance in [1e-6, 1e4] Ω"),
     "branch_x": (1e-6, 1e4, False, "a reactance in [1e-6, 1e4] Ω"),
     "fleet_eta": (0.0, 1.0, True, "an efficiency in (0, 1]"),

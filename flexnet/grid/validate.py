@@ -129,7 +129,8 @@ def _check_fields(ds: xr.Dataset) -> None:
             _first_bad(ds, f, (values < 0) | (values > 1), values, "must lie in [0, 1]")
         if f.name in RANGES:
             lo, hi, lo_open, what = RANGES[f.name]
-            out = ((values <= lo) if lo_open else (values < lo)) | (values > hi)
+            v = np.abs(values) if f.name == "line_x" else values  # a signed reactance
+            out = ((v <= lo) if lo_open else (v < lo)) | (v > hi)
             if out.any():
                 _first_bad(ds, f, out, values, f"must be {what}")
         else:
