@@ -54,3 +54,57 @@ def test_missing_pmax_is_a_clear_error():
 
 
 
+
+
+def _system_of(parts):
+    import xarray as xr
+
+    from flexnet.grid.cases import concat_feeders
+
+    ds = concat_feeders(parts)
+    ders = [p[[v for v in p.data_vars if v.startswith("der_")]] for p in parts if "der" in p.dims]
+    return flexnet.System(xr.merge([ds, xr.concat(ders, "der")]) if ders else ds)
+
+
+@pytest.mark.filterwarnings("ignore")  # pandapower's numba and pandas chatter
+@pytest.mark.parametrize("name", ["cigre_mv", "mv_oberrhein"])
+def test_imported_feeders_match_pandapower_ac(name):
+    """MV benchmark nets (switches honoured, one feeder per HV/MV transformer, nominal
+    voltage from the MV side, sgens as PV): flexnet's LinDistFlow voltages of the solved
+    plan are within 0.01 p.u. of pandapower's AC power flow at the same injections."""
+    from flexnet.grid.pandapower import feeders_from_pandapower
+
+    net = (pn.create_cigre_network_mv(with_der="pv_wind") if name == "cigre_mv"
+           else pn.mv_oberrhein())
+    parts = feeders_from_pandapower(net, name)
+    assert len(parts) == 2  # two HV/MV transformers; the open switches make them radial
+    assert all(float(p.dso_v_nom[0]) == 20.0 for p in parts)  # MV, not the 110 kV root
+    r = flexnet.solve(_system_of(parts))
+    if "der_p" in r.dataset:  # the plan's PV output goes into the AC reference
+        dp = r["der_p"].isel(snapshot=0).to_series()
+        idx = [int(i.split("sgen")[1]) for i in dp.index]
+        net.sgen.loc[idx, "p_mw"] = dp.to_numpy() / net.sgen.loc[idx, "scaling"]
+        net.sgen.loc[idx, "q_mvar"] = 0.0
+    pp.runpp(net)
+    v = r["node_v"].isel(snapshot=0).to_series()
+    ids = [i for i in v.index if not i.endswith("-hv")]
+    ref = net.res_bus.vm_pu.loc[[int(i.split("-n")[1]) for i in ids]].to_numpy()
+    assert np.abs(v.loc[ids].to_numpy() - ref).max() < 0.01
+
+
+def test_a_meshed_feeder_names_its_loop():
+    from flexnet.grid.pandapower import feeders_from_pandapower
+
+    net = pn.create_cigre_network_mv()
+    net.switch["closed"] = True  # closes the rings CIGRE MV keeps open
+    with pytest.raises(flexnet.DataError, match=r"meshed; loop through buses \[.*\] .*open a switch"):
+        feeders_from_pandapower(net, "cigre")
+
+
+def test_a_net_without_ext_grid_is_refused():
+    from flexnet.grid.pandapower import feeders_from_pandapower
+
+    net = pn.create_cigre_network_mv()
+    net.ext_grid["in_service"] = False
+    with pytest.raises(flexnet.DataError, match="no in-service ext_grid"):
+        feeders_from_pandapower(net, "cigre")

@@ -16,7 +16,7 @@ import xarray as xr
 from flexnet.errors import DataError
 from flexnet.grid.matpower import feeder_dataset, orient_tree
 
-__all__ = ["feeder_from_pandapower", "ts_from_pandapower"]
+__all__ = ["feeder_from_pandapower", "feeders_from_pandapower", "ts_from_pandapower"]
 
 
 def _need_pandapower() -> Any:
@@ -131,6 +131,180 @@ def ts_from_pandapower(
     )
 
 
+def _switch_topology(net) -> tuple[pd.Series, set, set]:
+    """Bus fusion by closed bus–bus switches (each bus → its representative), and the
+    lines and transformers an open switch disconnects."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    buses = pd.Index(net.bus.index)
+    sw = net.switch if len(net.switch) else pd.DataFrame(
+        columns=["bus", "element", "et", "closed"])
+    closed = sw.closed.astype(bool)
+    bb = sw[(sw.et == "b") & closed]
+    a, b = buses.get_indexer(bb.bus), buses.get_indexer(bb.element)
+    g = coo_matrix((np.ones(a.size), (a, b)), shape=(buses.size, buses.size))
+    _, label = connected_components(g, directed=False)
+    first = pd.Series(buses, index=label).groupby(level=0).min()  # lowest id per group
+    rep = pd.Series(first.loc[label].to_numpy(), index=buses)
+    open_lines = set(sw[(sw.et == "l") & ~closed].element.astype(int))
+    open_trafos = set(sw[(sw.et == "t") & ~closed].element.astype(int))
+    return rep, open_lines, open_trafos
+
+
+def _trafo_ratio(tr: pd.Series) -> float:
+    """Off-nominal ratio of a two-winding transformer from its tap (HV-side tap assumed
+    unless ``tap_side`` says "lv"): the MV side sees the HV voltage divided by it."""
+    pos, neutral = tr.get("tap_pos", np.nan), tr.get("tap_neutral", np.nan)
+    step = tr.get("tap_step_percent", np.nan)
+    if not (np.isfinite(pos) and np.isfinite(neutral) and np.isfinite(step)):
+        return 1.0
+    t = 1 + (pos - neutral) * step / 100
+    return 1 / t if str(tr.get("tap_side", "hv")) == "lv" else t
+
+
+def feeders_from_pandapower(
+    net: Any,
+    prefix: str = "pp",
+    *,
+    load_profile: np.ndarray | None = None,
+    pv_profile: np.ndarray | None = None,
+    rating_factor: float = 1.5,
+    der_cost: float = 0.0,
+    names: list[str] | None = None,
+) -> list[xr.Dataset]:
+    """Radial feeders of a pandapower distribution net, one per HV/MV transformer fed by
+    an ``ext_grid`` (or one per ``ext_grid`` on an MV bus), each its own ``dso``.
+
+    Switches are honoured: open line and transformer switches remove the element, closed
+    bus–bus switches fuse their buses. The feeding transformer becomes the PCC: its rating
+    is ``dso_s_max`` and its impedance (referred to the MV side) the first branch, from a
+    root node at the ``ext_grid`` voltage divided by the tap ratio. Each feeder's nominal
+    voltage is that of its MV buses (r and x are in Ω at that level). Loads keep P and Q;
+    static generators (``sgen``) become PV assets (``der_kind`` "pv", curtailable, output
+    the sgen's P times ``pv_profile``) — their reactive output is not modelled.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+    prefix : str
+        DSO ids are ``{prefix}{i}``, nodes ``{dso}-n{bus}``.
+    load_profile, pv_profile : array of shape (snapshot,), optional
+        Multipliers of the loads and of the sgens (default one hour at 1).
+    rating_factor : float
+        Lines without a finite rating get this × their downstream peak apparent load.
+    der_cost : float
+        Energy cost of the imported PV ($/MWh).
+    names : list of str, optional
+        DSO ids in feeding order (instead of ``{prefix}{i}``).
+
+    Raises
+    ------
+    DataError
+        A feeder that is meshed (the message names the buses of one loop), two feeding
+        transformers in one connected part, or no ``ext_grid``.
+    """
+    _need_pandapower()
+    import networkx as nx
+
+    from flexnet.grid.assets import downstream_sum
+
+    prof = np.ones(1) if load_profile is None else np.asarray(load_profile, dtype=float)
+    pv_prof = np.ones(prof.size) if pv_profile is None else np.asarray(pv_profile, float)
+    rep, open_lines, open_trafos = _switch_topology(net)
+    live = net.bus.index[net.bus.in_service.astype(bool)]
+    eg = net.ext_grid[net.ext_grid.in_service.astype(bool)]
+    if not len(eg):
+        raise DataError(f"{prefix}: the net has no in-service ext_grid to feed it")
+    eg_bus = set(rep.loc[eg.bus].to_numpy())
+    br = _branches(net)
+    kind = br.index.str[0]
+    element = br.index.str[1:].astype(int)
+    keep = ~(((kind == "L") & np.isin(element, list(open_lines)))
+             | ((kind == "T") & np.isin(element, list(open_trafos))))
+    br = br[keep].assign(bus0=rep.loc[br.bus0[keep]].to_numpy(),
+                         bus1=rep.loc[br.bus1[keep]].to_numpy())
+    feeding = br[(br.index.str[0] == "T") & br.bus0.isin(eg_bus)]  # HV side at an ext_grid
+    inner = br.drop(feeding.index)
+    g = nx.MultiGraph()
+    g.add_nodes_from(rep.loc[live].unique())
+    g.add_edges_from(zip(inner.bus0, inner.bus1, inner.index, strict=True))
+    if len(feeding):
+        starts = [(t, int(feeding.loc[t, "bus1"])) for t in feeding.index]
+    else:  # ext_grids on MV buses feed their feeders directly
+        starts = [(None, int(b)) for b in sorted(eg_bus)]
+    ld = net.load[net.load.in_service.astype(bool)]
+    p_all = (ld.p_mw * ld.scaling).groupby(rep.loc[ld.bus].to_numpy()).sum()
+    q_all = (ld.q_mvar * ld.scaling).groupby(rep.loc[ld.bus].to_numpy()).sum()
+    sg = net.sgen[net.sgen.in_service.astype(bool)] if len(net.sgen) else net.sgen
+    seen: dict[int, str] = {}
+    out = []
+    for k, (trafo, start) in enumerate(starts):  # one loop step per feeder (a few)
+        dso = names[k] if names and k < len(names) else f"{prefix}{k}"
+        comp = nx.node_connected_component(g, start)
+        owner = next((seen[b] for b in comp if b in seen), None)
+        if owner is not None:
+            raise DataError(f"dso {dso}: transformer {trafo} feeds the same network as "
+                            f"{owner}; open a switch between them (pandapower net.switch)")
+        seen.update(dict.fromkeys(comp, f"transformer {trafo}"))
+        sub = g.subgraph(comp)
+        if sub.number_of_edges() != sub.number_of_nodes() - 1:
+            loop = nx.find_cycle(sub)
+            raise DataError(f"dso {dso}: feeder is meshed; loop through buses "
+                            f"{[int(e[0]) for e in loop]} (branches {[e[2] for e in loop]}); "
+                            "open a switch in it")
+        buses = pd.Index(sorted(comp))
+        edges = inner.loc[[d[2] for d in sub.edges(keys=True)]]
+        v_kv = float(net.bus.vn_kv.loc[start])
+        if trafo is not None:  # the transformer: root (HV, referred to MV) → its MV bus
+            tr = net.trafo.loc[int(trafo[1:])]
+            hv_root = -1
+            nodes = buses.insert(0, hv_root)
+            edges = pd.concat([feeding.loc[[trafo]].assign(bus0=hv_root), edges])
+            v0 = float(eg.vm_pu[rep.loc[eg.bus].to_numpy() == rep.loc[tr.hv_bus]].iloc[0]) \
+                / _trafo_ratio(tr)
+            s_pcc = float(tr.sn_mva)
+        else:
+            nodes = buses
+            v0 = float(eg.vm_pu[rep.loc[eg.bus].to_numpy() == start].iloc[0])
+            s_pcc = np.nan
+        root = int(nodes.get_loc(hv_root if trafo is not None else start))
+        parent, child = orient_tree(nodes.size, nodes.get_indexer(edges.bus0),
+                                    nodes.get_indexer(edges.bus1), root, dso)
+        p = p_all.reindex(nodes, fill_value=0.0).to_numpy()
+        q = q_all.reindex(nodes, fill_value=0.0).to_numpy()
+        down = downstream_sum(parent, child, np.hypot(p, q))
+        rating = edges.s_max.to_numpy()
+        rating = np.where(np.isfinite(rating) & (rating > 0) & (rating < 1e5), rating,
+                          np.maximum(rating_factor * down[child], 1e-3))
+        if not np.isfinite(s_pcc):
+            s_pcc = 1.3 * float(down[root])
+        node_ids = np.array([f"{dso}-hv" if b == -1 else f"{dso}-n{b}" for b in nodes],
+                            dtype=object)
+        vb = net.bus.loc[buses]
+        vmin = float(vb.get("min_vm_pu", pd.Series(0.9, index=vb.index)).fillna(0.9).min())
+        vmax = float(vb.get("max_vm_pu", pd.Series(1.1, index=vb.index)).fillna(1.1).max())
+        ds = feeder_dataset(
+            dso, node_ids, np.array([f"{dso}-{i}" for i in edges.index], dtype=object), root,
+            parent, child, r=np.maximum(edges.r_ohm.to_numpy(), 1e-4),
+            x=np.maximum(edges.x_ohm.to_numpy(), 1e-4), s_max=rating, trafo=s_pcc,
+            p_peak=p, q_peak=q, profile=prof, v_kv=v_kv, v0=v0,
+            v_band=(min(vmin, v0, 0.9), max(vmax, v0, 1.1)))
+        mine = sg[rep.loc[sg.bus].isin(buses).to_numpy()] if len(sg) else sg
+        mine = mine[(mine.p_mw * mine.scaling) > 0] if len(mine) else mine
+        if len(mine):
+            pv = (mine.p_mw * mine.scaling).to_numpy()
+            ids = np.array([f"{dso}-sgen{i}" for i in mine.index], dtype=object)
+            ds = ds.assign_coords(der=ids).assign(
+                der_node=("der", np.array([f"{dso}-n{b}" for b in rep.loc[mine.bus]],
+                                          dtype=object)),
+                der_kind=("der", np.full(ids.size, "pv", dtype=object)),
+                der_p_max=("der", pv), der_cost=("der", np.full(ids.size, der_cost)),
+                der_p=(("snapshot", "der"), pv_prof[:, None] * pv[None, :]))
+        out.append(ds)
+    return out
+
+
 def feeder_from_pandapower(
     net: Any,
     dso: str,
@@ -138,39 +312,11 @@ def feeder_from_pandapower(
     load_profile: np.ndarray | None = None,
     rating_factor: float = 1.5,
 ) -> xr.Dataset:
-    """Convert a radial pandapower net (one ``ext_grid``) into one DSO's feeder.
-
-    Branch ratings come from the net (√3 V I); where a line has no finite rating,
-    ``rating_factor`` × the downstream peak apparent load is used.
-    """
-    _need_pandapower()
-    from flexnet.grid.assets import downstream_sum
-
-    prof = np.ones(1) if load_profile is None else np.asarray(load_profile, dtype=float)
-    bus = net.bus[net.bus.in_service]
-    pos = pd.Index(bus.index)
-    eg = net.ext_grid[net.ext_grid.in_service]
-    if len(eg) != 1:
-        raise DataError(f"feeder {dso}: a radial feeder needs exactly one in-service ext_grid "
-                        f"(found {len(eg)})")
-    root = int(pos.get_loc(eg.bus.iloc[0]))
-    br = _branches(net)
-    parent, child = orient_tree(pos.size, pos.get_indexer(br.bus0), pos.get_indexer(br.bus1), root,
-                                dso)
-    ld = net.load[net.load.in_service]
-    p = (ld.p_mw * ld.scaling).groupby(ld.bus).sum().reindex(pos, fill_value=0.0).to_numpy()
-    q = (ld.q_mvar * ld.scaling).groupby(ld.bus).sum().reindex(pos, fill_value=0.0).to_numpy()
-    down = downstream_sum(parent, child, np.hypot(p, q))
-    rating = br.s_max.to_numpy()
-    rating = np.where(np.isfinite(rating) & (rating > 0) & (rating < 1e5), rating,
-                      np.maximum(rating_factor * down[child], 1e-3))
-    node_ids = np.array([f"{dso}-n{i}" for i in pos], dtype=object)
-    v_kv = float(bus.vn_kv.iloc[root])
-    v0 = float(eg.vm_pu.iloc[0]) if "vm_pu" in eg else 1.0
-    vmin = float(bus.get("min_vm_pu", pd.Series(0.95, index=bus.index)).fillna(0.95).min())
-    vmax = float(bus.get("max_vm_pu", pd.Series(1.05, index=bus.index)).fillna(1.05).max())
-    return feeder_dataset(
-        dso, node_ids, np.array([f"{dso}-{i}" for i in br.index], dtype=object), root, parent,
-        child, r=np.maximum(br.r_ohm.to_numpy(), 1e-4), x=np.maximum(br.x_ohm.to_numpy(), 1e-4),
-        s_max=rating, trafo=1.3 * float(down[root]), p_peak=p, q_peak=q, profile=prof,
-        v_kv=v_kv, v0=v0, v_band=(min(vmin, v0), max(vmax, v0)))
+    """One radial feeder from a pandapower net fed at one point (see
+    :func:`feeders_from_pandapower`, which splits a net with several feeding points)."""
+    parts = feeders_from_pandapower(net, dso, load_profile=load_profile,
+                                    rating_factor=rating_factor, names=[dso])
+    if len(parts) != 1:
+        raise DataError(f"feeder {dso}: the net has {len(parts)} feeding points (ext_grids or "
+                        "HV/MV transformers); use feeders_from_pandapower")
+    return parts[0]
