@@ -108,3 +108,24 @@ def test_a_net_without_ext_grid_is_refused():
     net.ext_grid["in_service"] = False
     with pytest.raises(flexnet.DataError, match="no in-service ext_grid"):
         feeders_from_pandapower(net, "cigre")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_compose_checks_its_arguments():
+    from flexnet.grid.pandapower import feeders_from_pandapower, ts_from_pandapower
+
+    ts = ts_from_pandapower(pn.case39())
+    feeders = feeders_from_pandapower(pn.create_cigre_network_mv(), "c")
+    with pytest.raises(flexnet.DataError, match="2 feeders but 1 PCC"):
+        flexnet.System.compose(ts, feeders, at=["3"])
+    with pytest.raises(flexnet.DataError, match="dso 'c1': PCC bus '999'"):
+        flexnet.System.compose(ts, feeders, at=["3", "999"])
+    with pytest.raises(flexnet.DataError, match="bus '8': its feeders draw more"):
+        flexnet.System.compose(ts, feeders, at=["8", "3"])  # 24 MW of feeder on a 6.5 MW load
+    s = flexnet.System.compose(ts, feeders, at=["3", "7"], assets="auto", seed=1)
+    assert s.n("building") > 0
+    assert s.n("dso") == 2
+    # the feeders' demand moved out of their PCC buses' TS load
+    before = float(ts.load_p.sum())
+    after = float(s.ds.load_p.sum()) + float(s.ds.node_p_load.sum())
+    assert after == pytest.approx(before, rel=1e-9)
