@@ -154,3 +154,16 @@ def test_quiet_run_prints_only_the_summary(tmp_path):
     assert p.stderr == ""
     assert p.stdout.splitlines()[0].strip() == "centralized"
     assert "HiGHS" not in p.stdout
+
+
+def test_quiet_dask_run_prints_no_dask_log(tmp_path):
+    """Two dask workers under -q: the summary only, not a line of dask's INFO logs."""
+    import flexnet
+
+    sys_file = flexnet.load_case(flexnet.DEFAULT_CASE).select(["DSO1", "DSO2"], 4).to_netcdf(
+        tmp_path / "s.nc")
+    p = run("-q", "run", "--system", str(sys_file), "--scheme", "hierarchical", "--workers",
+            "2", "--out", str(tmp_path / "r.nc"))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    assert "distributed" not in p.stdout
