@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["residuals"]
+__all__ = ["ac_check", "node_injections", "residuals"]
 
 
 def _by(values: xr.DataArray, owner: xr.DataArray, dim: str, index) -> xr.DataArray:
@@ -103,4 +103,106 @@ def residuals(result: Result, system: System | None = None) -> dict[str, float]:
             ds.t_out + ds.building_eta * ds.building_r * r.building_p_hvac)
         out["building_thermal"] = float(np.abs(T - model).max())
         out["comfort_band"] = float(np.maximum(ds.building_t_min - T, T - ds.building_t_max).max())
+    return out
+
+
+#: result variables that consume at DS nodes: (result name, node field, sign)
+_DS_TERMS = [("building_p", "building_node", 1.0), ("fleet_p_charge", "fleet_node", 1.0),
+             ("fleet_p_discharge", "fleet_node", -1.0), ("storage_p_charge", "storage_node", 1.0),
+             ("storage_p_discharge", "storage_node", -1.0), ("der_p", "der_node", -1.0)]
+
+
+def node_injections(result: Result, system: System | None = None) -> tuple[xr.DataArray,
+                                                                            xr.DataArray]:
+    """Net active and reactive load per DS node (snapshot, node) of a solved plan, MW and
+    Mvar: inflexible load − shedding + every asset's consumption − DER output."""
+    r = result.dataset
+    ds = (system or result.system).ds
+    nodes = ds.indexes["node"]
+    p = ds.node_p_load - r.get("node_shed", 0.0)
+    for var, field, sign in _DS_TERMS:
+        if var in r and r[var].size:
+            p = p + sign * _by(r[var], ds[field], "node", nodes)
+    return p.transpose("snapshot", "node"), ds.node_q_load.transpose("snapshot", "node")
+
+
+def ac_check(result: Result, system: System | None = None) -> xr.Dataset:
+    """An AC power flow (pandapower, Newton–Raphson) of every feeder at every hour of a
+    solved plan, at the plan's own node injections and substation voltages.
+
+    All feeders go into one pandapower net (one ``ext_grid`` each at ``dso_v0``), solved
+    once per snapshot. Returns ``ac_v`` (snapshot, node; p.u.), ``ac_v_error`` (|LinDistFlow
+    − AC|), ``ac_branch_loading`` (snapshot, branch; apparent flow at the sending end /
+    rating) and ``ac_losses`` (snapshot, dso; MW), with attrs ``ac_max_v_error``,
+    ``ac_voltage_violations`` and ``ac_branch_overloads`` (entries outside the DSO's
+    voltage band, or above the rating, by more than 1e-4) and ``ac_seconds``.
+
+    Raises
+    ------
+    DataError
+        If the result has no DS voltages (no feeders) or pandapower does not converge.
+    """
+    import time
+    import warnings
+
+    import pandapower as pp
+
+    from flexnet.errors import DataError
+
+    t0 = time.perf_counter()
+    system = system or result.system
+    r = result.dataset
+    if system is None or "node_v" not in r:
+        raise DataError("ac_check: the result has no feeders (no 'node_v') or no system")
+    ds = system.ds
+    nodes = ds.indexes["node"]
+    node_dso = ds.node_dso.values
+    v_nom = ds.dso_v_nom.sel(dso=node_dso).values
+    p, q = node_injections(result, system)
+    net = pp.create_empty_network(sn_mva=1.0)
+    bus = pp.create_buses(net, nodes.size, vn_kv=v_nom, name=nodes.values)
+    roots = nodes.get_indexer(ds.dso_root.values)
+    for i, v0 in zip(roots, ds.dso_v0.values, strict=True):  # one per feeder (no vector API)
+        pp.create_ext_grid(net, bus[i], vm_pu=float(v0))
+    f, t = nodes.get_indexer(ds.branch_node0.values), nodes.get_indexer(ds.branch_node1.values)
+    pp.create_lines_from_parameters(
+        net, bus[f], bus[t], length_km=1.0, r_ohm_per_km=ds.branch_r.values,
+        x_ohm_per_km=ds.branch_x.values, c_nf_per_km=0.0,
+        max_i_ka=ds.branch_s_max.values / (np.sqrt(3) * v_nom[f]))
+    load = pp.create_loads(net, bus, p_mw=0.0, q_mvar=0.0)
+    n_t = ds.sizes["snapshot"]
+    v = np.empty((n_t, nodes.size))
+    loading = np.empty((n_t, f.size))
+    pl = np.empty((n_t, f.size))
+    for k in range(n_t):  # one AC power flow per hour over all feeders at once
+        net.load.loc[load, "p_mw"] = p.values[k]
+        net.load.loc[load, "q_mvar"] = q.values[k]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pp.runpp(net, algorithm="nr", init="dc" if k == 0 else "results", numba=False)
+        except pp.LoadflowNotConverged as exc:
+            raise DataError(f"ac_check: pandapower's AC power flow did not converge at snapshot "
+                            f"{ds.snapshot.values[k]!r}") from exc
+        v[k] = net.res_bus.vm_pu.to_numpy()
+        loading[k] = np.hypot(net.res_line.p_from_mw, net.res_line.q_from_mvar).to_numpy() \
+            / ds.branch_s_max.values
+        pl[k] = net.res_line.pl_mw.to_numpy()
+    snap = ds.indexes["snapshot"]
+    out = xr.Dataset({
+        "ac_v": (("snapshot", "node"), v),
+        "ac_branch_loading": (("snapshot", "branch"), loading),
+    }, coords={"snapshot": snap, "node": nodes, "branch": ds.indexes["branch"]})
+    out["ac_v_error"] = np.abs(r["node_v"].transpose("snapshot", "node") - out.ac_v)
+    losses = xr.DataArray(pl, coords=out.ac_branch_loading.coords)
+    out["ac_losses"] = losses.groupby(ds.branch_dso.rename("dso")).sum().reindex(
+        dso=ds.indexes["dso"], fill_value=0.0).transpose("snapshot", "dso")
+    vmin = ds.dso_v_min.sel(dso=node_dso).values
+    vmax = ds.dso_v_max.sel(dso=node_dso).values
+    out.attrs.update(
+        ac_max_v_error=float(out.ac_v_error.max()),
+        ac_voltage_violations=int(((v < vmin - 1e-4) | (v > vmax + 1e-4)).sum()),
+        ac_branch_overloads=int((loading > 1 + 1e-4).sum()),
+        ac_min_v=float(v.min()), ac_losses_mwh=float(pl.sum()),
+        ac_seconds=time.perf_counter() - t0)
     return out

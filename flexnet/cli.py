@@ -152,6 +152,17 @@ def _cmd_run(a: argparse.Namespace) -> int:
         if a.scheme.startswith("hierarchical") or a.workers or a.scheduler_address:
             extra = {"workers": a.workers, "scheduler_address": a.scheduler_address}
         res = flexnet.solve(system, a.scheme, **opts, **extra)
+    if a.ac_check:
+        from flexnet.checks import ac_check
+
+        ac = ac_check(res)
+        res.dataset.update(ac)
+        res.dataset.attrs.update(ac.attrs)
+        if not a.quiet:
+            print(f"AC check: max |V_lin - V_ac| {ac.attrs['ac_max_v_error']:.4f} p.u., "
+                  f"{ac.attrs['ac_voltage_violations']} AC voltage violations, "
+                  f"{ac.attrs['ac_branch_overloads']} AC overloads, losses "
+                  f"{ac.attrs['ac_losses_mwh']:,.1f} MWh ({ac.attrs['ac_seconds']:.1f} s)")
     ok = res.dataset.attrs.get("status") == "optimal"
     print(_format(res.summary()))
     if a.out:
@@ -256,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true",
                    help="replace an optimal results file with a plan that is not optimal")
     r.add_argument("--plots", metavar="DIR", help="also write the figures (PNG) to DIR")
+    r.add_argument("--ac-check", action="store_true",
+                   help="run pandapower's AC power flow on every feeder at every hour of the "
+                        "plan and store the comparison in the results (needs pandapower)")
     r.add_argument("--interval", action="store_true",
                    help="secure the plan with the interval two-stage algorithm (BESS)")
     g = r.add_argument_group("dask (interval scenarios, ADMM subproblems)")
