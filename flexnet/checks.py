@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["ac_check", "node_injections", "residuals"]
+__all__ = ["ac_check", "ac_secure", "node_injections", "residuals"]
 
 
 def _by(values: xr.DataArray, owner: xr.DataArray, dim: str, index) -> xr.DataArray:
@@ -206,3 +206,48 @@ def ac_check(result: Result, system: System | None = None) -> xr.Dataset:
         ac_min_v=float(v.min()), ac_losses_mwh=float(pl.sum()),
         ac_seconds=time.perf_counter() - t0)
     return out
+
+
+def ac_secure(system: System, scheme: str = "centralized", *, max_rounds: int = 5,
+              margin: float = 1e-4, **options) -> Result:
+    """Solve, check the plan with :func:`ac_check`, and where the AC voltages or loadings
+    break a limit that LinDistFlow kept, tighten that limit by the measured error and
+    solve again, until the AC plan is within limits or ``max_rounds`` re-solves are spent.
+
+    Per DSO, the voltage band shrinks by the largest LinDistFlow − AC gap on the violated
+    side (plus ``margin``); an AC-overloaded branch's rating shrinks by the ratio of its AC
+    to its LinDistFlow loading. The result carries the last AC check and the attrs
+    ``ac_rounds`` (re-solves made) and ``ac_secure`` (1 if the AC plan is within limits).
+    """
+    from flexnet.api import solve
+    from flexnet.grid.system import System as _System
+
+    ds = system.ds.copy()
+    rounds = 0
+    while True:
+        res = solve(_System(ds, validate=False), scheme, **options)
+        ac = ac_check(res, system)  # against the user's limits, not the tightened ones
+        bad = ac.attrs["ac_voltage_violations"] + ac.attrs["ac_branch_overloads"]
+        if not bad or rounds >= max_rounds:
+            break
+        rounds += 1
+        v_lin = res["node_v"].transpose("snapshot", "node")
+        gap = (v_lin - ac.ac_v).groupby(ds.node_dso.rename("dso"))
+        low = gap.max().max("snapshot").clip(min=0).reindex(dso=ds.dso.values)
+        high = (-gap.min()).max("snapshot").clip(min=0).reindex(dso=ds.dso.values)
+        vmin_ac = ac.ac_v.groupby(ds.node_dso.rename("dso")).min().min("snapshot")
+        vmax_ac = ac.ac_v.groupby(ds.node_dso.rename("dso")).max().max("snapshot")
+        under = vmin_ac.reindex(dso=ds.dso.values) < system.ds.dso_v_min - 1e-4
+        over = vmax_ac.reindex(dso=ds.dso.values) > system.ds.dso_v_max + 1e-4
+        ds["dso_v_min"] = ds.dso_v_min + xr.where(under, low + margin, 0.0)
+        ds["dso_v_max"] = ds.dso_v_max - xr.where(over, high + margin, 0.0)
+        if "branch_loading" in res.dataset:  # both loadings on the user's ratings
+            lin = res["branch_loading"].transpose("snapshot", "branch") * (
+                ds.branch_s_max / system.ds.branch_s_max)
+            ratio = (ac.ac_branch_loading / lin.where(lin > 1e-9)).max("snapshot").fillna(1.0)
+            hot = (ac.ac_branch_loading > 1 + 1e-4).any("snapshot")
+            ds["branch_s_max"] = ds.branch_s_max / xr.where(
+                hot, ratio.clip(min=1.0) * (1 + margin), 1.0)
+    res.dataset.update(ac)
+    res.dataset.attrs.update(ac.attrs, ac_rounds=rounds, ac_secure=int(bad == 0))
+    return res

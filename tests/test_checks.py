@@ -65,3 +65,23 @@ def test_ac_check_in_the_cli_goes_into_the_file(tmp_path):
     ds = flexnet.read_result(out).dataset
     assert ds.attrs["ac_max_v_error"] < 0.005
     assert "ac_v" in ds
+
+
+def test_ac_secure_tightens_until_the_ac_plan_holds():
+    """A voltage band LinDistFlow just meets but AC breaks (it neglects losses): one
+    tightening round makes the AC plan feasible."""
+    pytest.importorskip("pandapower")
+    from flexnet.checks import ac_check, ac_secure
+
+    s = flexnet.load_case("ieee33")
+    v_lin = float(flexnet.solve(s, shedding="ignore")["node_v"].min())
+    ds = s.ds.copy()
+    ds["dso_v_min"] = ds.dso_v_min * 0 + v_lin + 0.002
+    tight = flexnet.System(ds)
+    assert ac_check(flexnet.solve(tight, shedding="ignore")).attrs["ac_voltage_violations"] > 0
+    r = ac_secure(tight, shedding="ignore")
+    a = r.dataset.attrs
+    assert a["ac_secure"] == 1
+    assert a["ac_voltage_violations"] == 0
+    assert 1 <= a["ac_rounds"] <= 2
+    assert a["ac_min_v"] >= float(ds.dso_v_min[0]) - 1e-4
