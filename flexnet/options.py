@@ -86,6 +86,21 @@ def _scheme_params(fn: Callable) -> dict[str, inspect.Parameter]:
             if p.kind == p.KEYWORD_ONLY}
 
 
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,),
+          "None": (type(None),)}
+
+
+def _type_ok_annotated(value: Any, annotation: str) -> bool | None:
+    """A value fits an annotation like ``"bool | str"`` (None: the annotation names a type
+    this check does not know, e.g. a DataFrame or a callable, so anything goes)."""
+    names = [n.strip() for n in str(annotation).split("|")]
+    if not all(n in _TYPES for n in names):
+        return None
+    if isinstance(value, bool):
+        return "bool" in names
+    return any(isinstance(value, _TYPES[n]) for n in names)
+
+
 def _type_ok(value: Any, default: Any) -> bool:
     """A value fits an option whose default is ``default`` (None: anything)."""
     if default is None or default is inspect.Parameter.empty:
@@ -122,9 +137,12 @@ def check_options(scheme: str, fn: Callable, options: Mapping[str, Any]) -> None
                 raise OptionError(f"{scheme}: option {key!r} must be {what} (got {value!r})")
             continue
         default = params[key].default if key in params else _SOLVE_OPTIONS[key]
-        if not _type_ok(value, default):
-            raise OptionError(f"{scheme}: option {key!r} must be of type "
-                              f"{type(default).__name__} (got {value!r})")
+        by_annotation = _type_ok_annotated(value, params[key].annotation) if key in params \
+            else None
+        if by_annotation is False or (by_annotation is None and not _type_ok(value, default)):
+            what = params[key].annotation if key in params else type(default).__name__
+            raise OptionError(f"{scheme}: option {key!r} must be of type {what} "
+                              f"(got {value!r})")
         if key in _CHOICES and isinstance(value, str) and value not in _CHOICES[key]:
             raise OptionError(f"{scheme}: option {key!r} must be one of "
                               f"{', '.join(map(repr, _CHOICES[key]))} (got {value!r})")

@@ -107,7 +107,7 @@ def test_nested_methods_agree_and_are_validated():
     c = flexnet.solve(s, "nested", mip_gap=None, threads=None, time_limit=None).dataset.attrs
     assert c["nested_method"] == "blocks"
     assert c["status"] == "optimal"
-    with pytest.raises(ValueError, match="method must be"):
+    with pytest.raises(ValueError, match="option 'method' must be one of"):
         flexnet.solve(s, "nested", method="lagrange")
     with pytest.raises(ValueError, match="cannot be used with a hook"):
         flexnet.solve(s, "nested", method="blocks", hook=lambda m: None)

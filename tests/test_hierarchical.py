@@ -81,10 +81,19 @@ def test_history_and_results_are_labeled():
 
 
 def test_non_convergence_is_an_explicit_status():
+    """Not converged: an error carrying the plan, or, when accepted, the status."""
+    from flexnet.quality import SuboptimalError
+
+    with pytest.warns(RuntimeWarning, match="did not converge"), \
+            pytest.raises(SuboptimalError, match="status 'max_iterations'") as e:
+        flexnet.solve(subcase(("DSO1",), 4), "hierarchical", max_iter=3, progress=False)
+    assert e.value.result.dataset.attrs["admm_converged"] == 0
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        r = flexnet.solve(subcase(("DSO1",), 4), "hierarchical", max_iter=3, progress=False)
+        r = flexnet.solve(subcase(("DSO1",), 4), "hierarchical", max_iter=3, progress=False,
+                          allow_suboptimal=True)
     assert r.dataset.attrs["status"] == "max_iterations"
-    assert r.dataset.attrs["admm_converged"] == 0
+    assert r.dataset.attrs["status_ok"] == 0
+    assert r.summary().iloc[0, 0] == "max_iterations"
 
 
 def test_dask_and_serial_agree():

@@ -326,9 +326,11 @@ def test_a_refused_highs_option_names_the_option_and_quotes_highs():
 
     s = flexnet.load_case("ieee33")
     with pytest.raises(SolverError, match=r"'time_limit' = -1.*below lower bound"):
-        flexnet.solve(s, "centralized", time_limit=-1.0)
+        flexnet.solve(s, "centralized", solver_options={"time_limit": -1.0})
     with pytest.raises(SolverError, match=r"'threads' = 'two'"):
-        flexnet.solve(s, "centralized", threads="two")
+        flexnet.solve(s, "centralized", solver_options={"threads": "two"})
+    with pytest.raises(SolverError, match=r"'bogus' = 1.*unknown"):
+        flexnet.solve(s, "centralized", solver_options={"bogus": 1})
 
 
 def test_a_failed_run_is_a_solver_error_not_a_status():
