@@ -8,6 +8,8 @@ from flexnet.grid import DEFAULT_CASE, System, list_cases, load_case, read_syste
 
 __version__ = "0.2.0"
 
+from flexnet.options import OptionError  # noqa: E402
+from flexnet.quality import SheddingError, SuboptimalError  # noqa: E402
 from flexnet.results import Result, read_result  # noqa: E402
 
 
@@ -28,8 +30,11 @@ __all__ = [
     "DataError",
     "FlexnetError",
     "InfeasibleError",
+    "OptionError",
     "Result",
+    "SheddingError",
     "SolverError",
+    "SuboptimalError",
     "System",
     "UnboundedError",
     "__version__",

@@ -150,7 +150,8 @@ def _highs_messages(key: str, value: Any) -> str:
     h.setOptionValue("output_flag", True)
     h.setOptionValue("log_to_console", False)
     msgs: list[str] = []
-    h.cbLogging.subscribe(lambda e: msgs.append(str(e.message).strip()))
+    with contextlib.suppress(AttributeError):  # highspy without callbacks: our words only
+        h.cbLogging.subscribe(lambda e: msgs.append(str(e.message).strip()))
     with contextlib.suppress(TypeError):
         h.setOptionValue(key, value)
     text = " ".join(m.removeprefix("ERROR:").strip() for m in msgs)
