@@ -97,3 +97,16 @@ def test_ramps_binding_for_some_generators():
     assert a["bigm_binding"] == 0
     central = flexnet.solve(tight_system, "centralized").dataset.attrs["total_cost"]
     assert a["total_cost"] >= central * (1 - 1e-6)
+
+
+def test_dso_payment_range_over_all_optimal_tso_prices():
+    """Where the TSO's optimal duals are not unique, the DSOs' payment depends on which is
+    published: the result states the range (one-sided derivatives of the TSO's optimal cost
+    along the DSOs' own exchange), and the KKT single level sits at its low end (the
+    optimistic bilevel convention)."""
+    a = flexnet.solve(subcase(("DSO1", "DSO2"), 6), "nested", progress=False).dataset.attrs
+    lo, pay, hi = a["dso_payment_low"], a["dso_payment"], a["dso_payment_high"]
+    tol = 1e-6 * max(1.0, abs(pay))
+    assert lo - tol <= pay <= hi + tol
+    assert pay == pytest.approx(lo, rel=1e-6)
+    assert hi > lo + 1.0  # not unique on this subcase: 324.5 to 418.2 $

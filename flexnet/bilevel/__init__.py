@@ -8,10 +8,11 @@ from flexnet.bilevel.engine import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    directional_range,
     lower_level_lp,
     marginal_values,
     verify,
 )
 
 __all__ = ["LowerLevel", "add_kkt", "bilinear_value", "binding_bigms", "declare_lower_level",
-           "lower_level_lp", "marginal_values", "verify"]
+           "directional_range", "lower_level_lp", "marginal_values", "verify"]

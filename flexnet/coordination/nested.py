@@ -37,6 +37,7 @@ from flexnet.bilevel import (
     bilinear_value,
     binding_bigms,
     declare_lower_level,
+    directional_range,
     lower_level_lp,
     marginal_values,
     verify,
@@ -338,6 +339,15 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
     for k, v in flex.items():
         res[k] = v
     dso_payment = -float(bilinear_value(ll).solution.sum())
+    # the TSO's optimal prices need not be unique at this plan: what the DSOs pay then
+    # depends on which optimal dual is published (the KKT single level picks one)
+    pay_low, pay_high = (directional_range(ll, lp=lower)
+                         if check["duals"] is not None else (np.nan, np.nan))
+    if pay_high - pay_low > 1e-6 * max(1.0, abs(dso_payment)):
+        log.warning("nested: the TSO's optimal prices are not unique at the nested plan: the "
+                    "DSOs' payment ranges over [%.1f, %.1f] $ across them; the plan is priced "
+                    "at %.1f $ (the single level's pick, the optimistic bilevel convention)",
+                    pay_low, pay_high, dso_payment)
     if blocks:
         gap, upper, lower = by_blocks.gap, by_blocks.objective, by_blocks.bound
         method_attrs = {"nested_method": "blocks", "blocks_rounds": len(by_blocks.rounds),
@@ -362,7 +372,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                  "verify_lmp_outside_pcc", np.inf) <= verify_tol and lmp_check[
                  "verify_lmp_gap_pcc"] <= verify_tol),
              "bigm_binding": len(binding), "bigm_scale": scale,
-             "dso_payment": dso_payment,
+             "dso_payment": dso_payment, "dso_payment_low": pay_low,
+             "dso_payment_high": pay_high,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
              # the upper level's objective (DS costs + payment) and the proven bound on it
              "mip_gap": gap, "mip_objective": upper, "mip_dual_bound": lower, **method_attrs}
