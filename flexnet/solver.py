@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
 
 __all__ = ["DEFAULT_THREADS", "PersistentLP", "SnapshotSplitLP", "apply_options",
-           "assign_primal", "diagnose_infeasibility", "highs_options", "new_highs", "new_model",
+           "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs", "new_model",
            "record_solve", "record_stats", "run_checked", "run_highs"]
 
 log = logging.getLogger("flexnet")
@@ -191,6 +191,16 @@ def new_highs(options: dict[str, Any] | None = None, name: str = "") -> Any:
     return h
 
 
+def checked(status: Any, what: str, name: str = "") -> None:
+    """Raise :class:`SolverError` if a highspy call returned ``kError`` (``what``: the call,
+    for the message); ``kOk`` and ``kWarning`` pass."""
+    import highspy
+
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"HiGHS refused {what}", scheme=name, status="error",
+                          hint="run with verbose=True or log_file=... to see HiGHS's log")
+
+
 def _ensure_scheduler(want: int) -> None:
     """Size the calling thread's HiGHS scheduler to ``want`` threads (module docstring)."""
     import highspy
@@ -321,7 +331,7 @@ def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, 
     if opts.get("log_file"):
         apply_options(lp.h, {"log_file": str(opts["log_file"])})
     if start:
-        lp.h.readSolution(str(start), 0)
+        checked(lp.h.readSolution(str(start), 0), f"the MIP start {start}", "mip start")
     status = lp.run()
     cond = _MIP_STATUS.get(status, status)
     if lp.h.getInfo().primal_solution_status == 2:  # a feasible point exists
@@ -420,7 +430,7 @@ def _run_warm(h: Any, name: str) -> str:
     log.warning("%s: HiGHS ended a warm re-solve with status %r; solving it again from "
                 "scratch", name, status)
     apply_options(h, _WARM_DEFAULTS, name)
-    h.clearSolver()
+    checked(h.clearSolver(), "clearSolver", name)
     return run_checked(h, name)
 
 
@@ -479,13 +489,14 @@ class PersistentLP:
     def set_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
         """Set the linear cost of some columns."""
         cols = np.asarray(cols, dtype=np.int32)
-        self.h.changeColsCost(cols.size, cols, np.asarray(cost, dtype=float))
+        checked(self.h.changeColsCost(cols.size, cols, np.asarray(cost, dtype=float)),
+                "changeColsCost", self.name)
 
     def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
         """Make some rows equalities ``row = value``."""
         rows = np.asarray(rows, dtype=np.int32)
         v = np.asarray(value, dtype=float)
-        self.h.changeRowsBounds(rows.size, rows, v, v)
+        checked(self.h.changeRowsBounds(rows.size, rows, v, v), "changeRowsBounds", self.name)
 
     def run(self) -> str:
         """Solve; return HiGHS's model status as a lowercase string."""
@@ -761,12 +772,12 @@ class SnapshotSplitLP(PersistentLP):
             blk.a_matrix_.start_, blk.a_matrix_.index_ = sub.indptr, sub.indices
             blk.a_matrix_.value_ = sub.data
             h = new_highs(opts, name)
-            h.passModel(blk)
+            checked(h.passModel(blk), f"the block {t} model", name)
             self._blocks.append((h, cols, rows))
         #: the whole LP is needed only when rows couple the blocks; otherwise drop its copy
         self._whole = self._coupling.size > 0
         if not self._whole:
-            self.h.clearModel()
+            checked(self.h.clearModel(), "clearModel", name)
         self.stats["handoff_s"] += time.perf_counter() - t0
         self.stats["blocks"] = len(self._blocks)
 
@@ -782,7 +793,9 @@ class SnapshotSplitLP(PersistentLP):
         cols, cost = np.asarray(cols), np.broadcast_to(np.asarray(cost, dtype=float), np.shape(cols))
         for t, sel in self._by_block(cols, self._col_snap):
             local = self._col_local[cols[sel]]
-            self._blocks[t][0].changeColsCost(local.size, local, np.ascontiguousarray(cost[sel]))
+            checked(self._blocks[t][0].changeColsCost(local.size, local,
+                                                      np.ascontiguousarray(cost[sel])),
+                    "changeColsCost", self.name)
 
     def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
         if self._whole:
@@ -792,7 +805,8 @@ class SnapshotSplitLP(PersistentLP):
         for t, sel in self._by_block(rows, self._row_snap):
             local = self._row_local[rows[sel]]
             vv = np.ascontiguousarray(v[sel])
-            self._blocks[t][0].changeRowsBounds(local.size, local, vv, vv)
+            checked(self._blocks[t][0].changeRowsBounds(local.size, local, vv, vv),
+                    "changeRowsBounds", self.name)
 
     def run(self) -> str:
         """Solve block by block; fall back to the whole LP when a coupling row is violated.
@@ -855,7 +869,7 @@ class SnapshotSplitLP(PersistentLP):
                 row_status[rows] = b.row_status
             basis.col_status, basis.row_status = col_status.tolist(), row_status.tolist()
             basis.valid, basis.alien = True, False
-            self.h.setBasis(basis)
+            checked(self.h.setBasis(basis), "the blocks' basis", self.name)
             return self._run_whole(own=False, edge=self.blocks_start_edge_weights)
         return self._run_whole(own=own_start and self.whole_runs > 0)
 

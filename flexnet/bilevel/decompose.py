@@ -41,7 +41,7 @@ import scipy.sparse as sp
 
 from flexnet.parallel import dask_client, fan_out
 from flexnet.progress import Ticker
-from flexnet.solver import column_blocks, new_highs, row_blocks, run_checked
+from flexnet.solver import checked, column_blocks, new_highs, row_blocks, run_checked
 
 if TYPE_CHECKING:
     import linopy
@@ -127,13 +127,15 @@ def _solve(A: sp.spmatrix, row_lower, row_upper, cost, col_lower, col_upper,
     lp.row_upper_ = np.nan_to_num(row_upper, neginf=-inf, posinf=inf)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = C.indptr, C.indices, C.data
-    h.passModel(lp)
+    checked(h.passModel(lp), "the block model", "block decomposition")
     if integer is not None and integer.any():
         idx = np.flatnonzero(integer).astype(np.int32)
-        h.changeColsIntegrality(idx.size, idx, np.ones(idx.size, dtype=np.uint8))
+        checked(h.changeColsIntegrality(idx.size, idx, np.ones(idx.size, dtype=np.uint8)),
+                "changeColsIntegrality", "block decomposition")
         if start is not None:
-            h.setSolution(start.size, np.arange(start.size, dtype=np.int32),
-                          np.asarray(start, dtype=float))
+            checked(h.setSolution(start.size, np.arange(start.size, dtype=np.int32),
+                                  np.asarray(start, dtype=float)), "the MIP start",
+                    "block decomposition")
     run_checked(h, "block decomposition")
     return h
 

@@ -27,7 +27,7 @@ import xarray as xr
 from linopy.expressions import LinearExpression
 
 from flexnet.errors import DataError
-from flexnet.solver import new_highs, run_checked
+from flexnet.solver import checked, new_highs, run_checked
 
 if TYPE_CHECKING:
     import linopy
@@ -360,9 +360,10 @@ def lower_level_lp(ll: LowerLevel) -> dict[str, Any]:
     c = _ll_objective_coeffs(ll, size)[vl[col_is_ll]]
     h = new_highs(name="lower level")
     n = int(col_is_ll.sum())
-    h.addVars(n, np.full(n, -inf), np.full(n, inf))
-    h.changeColsCost(n, np.arange(n, dtype=np.int32), c)
-    h.addRows(len(rows), *_row_bounds(b, sense), A_ll.nnz, *_csr_parts(A_ll))
+    checked(h.addVars(n, np.full(n, -inf), np.full(n, inf)), "addVars", "lower level")
+    checked(h.changeColsCost(n, np.arange(n, dtype=np.int32), c), "changeColsCost", "lower level")
+    checked(h.addRows(len(rows), *_row_bounds(b, sense), A_ll.nnz, *_csr_parts(A_ll)), "addRows",
+            "lower level")
     return {"h": h, "rows": rows, "sub": sub, "col_is_ll": col_is_ll, "vl": vl, "x": x,
             "b": b, "sense": sense, "c": c, "A_ll": A_ll}
 
@@ -473,13 +474,13 @@ def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
             continue
         for side, step in enumerate((-eps, eps)):
             lo, hi = _row_bounds(b[rows] - coef * step, sense[rows])
-            h.changeRowsBounds(rows.size, rows, lo, hi)
+            checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
             run_checked(h, "lower level")
             if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 d = (h.getInfo().objective_function_value - phi) / step
                 out[side, k] = d
         lo, hi = _row_bounds(b[rows], sense[rows])
-        h.changeRowsBounds(rows.size, rows, lo, hi)
+        checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
     left, right = (xr.DataArray(v.reshape(lab.shape), coords=lab.coords, dims=lab.dims)
                    for v in out)
     return left, right
@@ -521,12 +522,12 @@ def directional_range(ll: LowerLevel, variables: list[str] | None = None, *,
     out = []
     for sign in (-1.0, 1.0):
         lo, hi = _row_bounds(b[rows] - move[rows] * sign * t, sense[rows])
-        h.changeRowsBounds(rows.size, rows, lo, hi)
+        checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
         run_checked(h, "lower level")
         ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         out.append((h.getInfo().objective_function_value - phi) / (sign * t) if ok else np.nan)
     lo, hi = _row_bounds(b[rows], sense[rows])
-    h.changeRowsBounds(rows.size, rows, lo, hi)
+    checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
     run_checked(h, "lower level")  # back at the solved point for later callers
     return float(out[0]), float(out[1])
 

@@ -44,7 +44,7 @@ from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import dask_client, fan_out
-from flexnet.solver import PersistentLP, new_model, run_highs
+from flexnet.solver import PersistentLP, checked, new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -151,7 +151,7 @@ def _stage2_batch(names: list[str], system: System, plan: xr.Dataset, formulatio
         _STAGE2.clear()
         return [stage2(n, system_ds, plan, formulation) for n in names]
     f = models.bounds
-    base.h.clearSolver()  # the batch starts cold whatever this process solved before
+    checked(base.h.clearSolver(), "clearSolver", "interval")  # the batch starts cold
     out = []
     for name in names:
         kind, _, hour = name.partition("@")
@@ -162,8 +162,8 @@ def _stage2_batch(names: list[str], system: System, plan: xr.Dataset, formulatio
         lb, ub, rl, ru = (x + y for x, y in zip(f, d, strict=True))
         h = base.h
         cols, rows = np.arange(lb.size, dtype=np.int32), np.arange(rl.size, dtype=np.int32)
-        h.changeColsBounds(cols.size, cols, lb, ub)
-        h.changeRowsBounds(rows.size, rows, rl, ru)
+        checked(h.changeColsBounds(cols.size, cols, lb, ub), "changeColsBounds", "interval")
+        checked(h.changeRowsBounds(rows.size, rows, rl, ru), "changeRowsBounds", "interval")
         status = base.run()
         if status != "optimal":
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
@@ -441,8 +441,9 @@ class _CentralizedStage1:
         for name, (lab, pos, base, ok) in self.rows.items():
             need = need_up if _HEADROOM[name] == "up" else need_down
             add = need.broadcast_like(lab).transpose(*lab.dims).values.ravel()[ok]
-            h.changeRowsBounds(pos.size, pos.astype(np.int32), base + add,
-                               np.full(pos.size, np.inf))
+            checked(h.changeRowsBounds(pos.size, pos.astype(np.int32), base + add,
+                                       np.full(pos.size, np.inf)), "changeRowsBounds",
+                    "interval")
         status = self.lp.run()
         if "infeasible" in status:
             reserved = bool((need_up > 0).any() or (need_down > 0).any())
