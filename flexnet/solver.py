@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
 
 __all__ = ["DEFAULT_THREADS", "PersistentLP", "SnapshotSplitLP", "apply_options",
-           "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs", "new_model",
-           "record_solve", "record_stats", "run_checked", "run_highs"]
+           "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs",
+           "new_model", "quiet_stdout", "record_solve", "record_stats", "run_checked",
+           "run_highs"]
 
 log = logging.getLogger("flexnet")
 
@@ -111,27 +112,53 @@ def record_solve(m: linopy.Model, name: str, nvars: int, ncons: int, nonzeros: i
                  "handoff_s": max(t_end - t_call - solve_s, 0.0), "solve_s": solve_s,
                  "status": status})
 
-def _silence_banner() -> None:
-    """Make this process's first ``highspy.Highs()`` with stdout (fd 1) pointed at
-    /dev/null: HiGHS prints its banner from C++ once per process, at the first instance,
-    before any option can turn it off (``verbose=True`` still shows every solve's log)."""
+_QUIET_LOCK = threading.Lock()
+_QUIET = {"depth": 0, "saved": -1}
+
+
+@contextlib.contextmanager
+def quiet_stdout(enabled: bool = True) -> Iterator[None]:
+    """Point the process's stdout (fd 1) at /dev/null while HiGHS may print from C++.
+
+    HiGHS prints its banner before any option can turn it off: since 1.16 at a process's
+    first ``Highs()``, in 1.15 at every model passed while ``output_flag`` is still on
+    (linopy's ``to_highspy`` passes it before flexnet's options are set). fd 1 is one per
+    process, so nested and concurrent uses share one redirect (counted under a lock): the
+    first redirects, the last restores.
+    """
+    if not enabled:
+        yield
+        return
     import sys
 
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            try:
+                sys.stdout.flush()
+                _QUIET["saved"] = os.dup(1)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 1)
+                os.close(null)
+            except OSError:  # no fd 1 (e.g. a service): nothing to silence
+                _QUIET["saved"] = -1
+        _QUIET["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0 and _QUIET["saved"] >= 0:
+                os.dup2(_QUIET["saved"], 1)
+                os.close(_QUIET["saved"])
+                _QUIET["saved"] = -1
+
+
+def _silence_banner() -> None:
+    """Spend highspy ≥ 1.16's once-per-process banner on a silent first instance."""
     import highspy
 
-    try:
-        fd = os.dup(1)
-    except OSError:  # no fd 1 (e.g. a service): nothing to print to anyway
+    with quiet_stdout():
         highspy.Highs()
-        return
-    try:
-        sys.stdout.flush()
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
 
 
 _silence_banner()
@@ -287,8 +314,9 @@ def run_highs(m: linopy.Model, *, scheme: str, system: System | None = None,
         # linopy sets the options without looking at HiGHS's answer: check them first
         new_highs({k: v for k, v in opts.items() if k != "log_file"}, scheme)
         _ensure_scheduler(int(opts["threads"]))
-        _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
-                          warmstart_fn=start, **opts)
+        with quiet_stdout(not opts.get("log_to_console")):
+            _, cond = m.solve(solver_name="highs", io_api="direct", progress=False,
+                              warmstart_fn=start, **opts)
         h = m.solver_model
     cond = str(cond)
     if h is not None:
@@ -460,7 +488,9 @@ class PersistentLP:
         self.model = m
         self.name = name
         t0 = time.perf_counter()
-        self.h = m.to_highspy()
+        verbose = bool((options or {}).get("verbose", False))
+        with quiet_stdout(not verbose):  # highspy 1.15 prints its banner at the pass
+            self.h = m.to_highspy()
         apply_options(self.h, {"output_flag": False} | {
             k: v for k, v in highs_options(options or {}).items() if k != "log_file"}, name)
         M = m.matrices

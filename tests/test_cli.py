@@ -139,10 +139,14 @@ def test_time_limited_run_names_status_and_gap(tmp_path):
     out = tmp_path / "r.nc"
     p = run("-q", "run", "--time-limit", "0.05", "--out", str(out))
     assert p.returncode == 4
-    assert "status 'time_limit'" in p.stderr
-    assert "gap" in p.stderr
+    # HiGHS may stop with a point (then the gap is named) or before it has one (timing)
+    assert "status 'time_limit', gap" in p.stderr or \
+        "before a solution was found [scheme=centralized, solver status=time_limit]" in p.stderr
     assert not out.exists()
     p = run("-q", "run", "--time-limit", "0.05", "--allow-suboptimal", "--out", str(out))
+    if p.returncode == 4:  # HiGHS had no point at all yet (timing): nothing to accept
+        assert "before a solution was found" in p.stderr
+        return
     assert p.returncode == 5
     assert p.stdout.splitlines()[2].split() == ["status", "time_limit"]
     assert flexnet.read_result(out).dataset.attrs["status_ok"] == 0

@@ -60,6 +60,7 @@ from flexnet.solver import (
     highs_of,
     new_model,
     objective_constant,
+    quiet_stdout,
     record_solve,
     run_highs,
 )
@@ -202,7 +203,8 @@ def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
 def write_start(m: linopy.Model, xs: np.ndarray, path) -> bool:
     """Write column values in HiGHS's raw solution format (as ``writeSolution(path, 0)``)."""
     M = m.matrices
-    lp = m.to_highspy(set_names=True).getLp()  # the names linopy's own hand-off uses
+    with quiet_stdout():  # highspy 1.15 prints its banner when linopy passes the model
+        lp = m.to_highspy(set_names=True).getLp()  # the names linopy's own hand-off uses
     names = list(lp.col_names_) or [f"c{i}" for i in range(xs.size)]
     rows = np.asarray(M.A @ xs)
     row_names = list(lp.row_names_) or [f"r{i}" for i in range(rows.size)]
