@@ -148,9 +148,15 @@ def _cmd_run(a: argparse.Namespace) -> int:
         if not a.quiet:
             print(f"interval: {res.dataset.attrs['uncovered_report']}")
     else:
-        extra = {}
-        if a.scheme.startswith("hierarchical") or a.workers or a.scheduler_address:
-            extra = {"workers": a.workers, "scheduler_address": a.scheduler_address}
+        extra: dict = {}
+        dask = {"workers": a.workers, "scheduler_address": a.scheduler_address}
+        if a.scheme.startswith("hierarchical"):
+            extra = dask
+        elif a.workers or a.scheduler_address:
+            if a.scheme != "nested":
+                raise OptionError(f"--workers and --scheduler-address apply to the hierarchical "
+                                  f"and nested schemes and to --interval, not to {a.scheme}")
+            extra = {**dask, "parallel": True}  # nested's hours on dask
         res = flexnet.solve(system, a.scheme, **opts, **extra)
     if a.ac_check:
         from flexnet.checks import ac_check
