@@ -118,9 +118,14 @@ def results_markdown() -> str:
     origin.update({v[0]: f"dual of `{k}`" for k, v in DUALS.items()})
     for name, (units, meaning) in RESULT_SCHEMA.items():
         lines.append(f"| `{name}` | {units} | {meaning} | {origin.get(name, 'derived')} |")
-    lines += ["", "Global attributes: `scheme`, `solver`, `status`, `objective`, `case`, "
-              "`flexnet_version`, `created`, `Conventions`, and the summary figures "
-              f"({', '.join(f'`{k}`' for k in _SUMMARY_KEYS)}).",
+    lines += ["", "Global attributes: `scheme`, `solver`, `status`, `gap` (relative; NaN where "
+              "the scheme knows none), `status_ok` (1 only for `optimal`), `shed_elements`, "
+              "`objective`, `case`, `flexnet_version`, `created`, `Conventions`, and the "
+              f"summary figures ({', '.join(f'`{k}`' for k in _SUMMARY_KEYS)}).",
+              "", "In the file (`Result.to_netcdf`): units are UDUNITS strings (a money unit "
+              "keeps its physical part and carries `currency = \"$\"`; flexnet's spelling is in "
+              "`flexnet_units`), the dim `load` is written `ts_load`, and the input system is "
+              "the group `system`.",
               "", "Sign conventions: `pcc_p` > 0 is import from the TS; `fleet_p`, "
               "`storage_p` > 0 is charging; `branch_p` flows parent → child; prices are "
               "duals ∂cost/∂demand. In a PTDF model `bus_lmp` is recovered as "
