@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,7 +47,11 @@ def dask_client(workers: int | None = None, scheduler_address: str | None = None
         # The workers' statistical profiler samples every thread's stack every 10 ms and
         # made 2-worker ADMM steps ≈ 11 % slower (0.45–0.46 vs 0.39–0.41 s, docs/scaling.md)
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
-                              None, "distributed.worker.profile.enabled": False}):
+                              None, "distributed.worker.profile.enabled": False}), \
+                warnings.catch_warnings():
+            # the scheduler's HTTP routes still bind a port without a dashboard; another
+            # cluster on 8787 only moves them, which is not the user's business
+            warnings.filterwarnings("ignore", message=".*Port 8787 is already in use")
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
