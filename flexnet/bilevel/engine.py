@@ -445,13 +445,8 @@ def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
     optimal over ±``eps`` (:func:`_basis_holds`, one FTRAN per entry); there both
     derivatives are the dual price −Σ_i a_ij y_i. Only the other entries are re-solved.
     """
-    lp = lower_level_lp(ll) if lp is None else lp
+    lp, phi = _solved_lower_level(ll, lp)
     h, b, sense, sub, vl = lp["h"], lp["b"], lp["sense"], lp["sub"].tocsc(), lp["vl"]
-    run_checked(h, "lower level")
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"lower level not optimal at the upper-level solution: "
-                           f"{h.modelStatusToString(h.getModelStatus())}")
-    phi = h.getInfo().objective_function_value
     lab = ll.model.variables[variable].labels
     pos = _label_lookup(vl, int(vl.max()) + 1)
     flat = lab.values.ravel()
@@ -472,15 +467,7 @@ def marginal_values(ll: LowerLevel, variable: str, *, eps: float = 1e-3,
         if rows.size == 0:
             out[:, k] = 0.0
             continue
-        for side, step in enumerate((-eps, eps)):
-            lo, hi = _row_bounds(b[rows] - coef * step, sense[rows])
-            checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
-            run_checked(h, "lower level")
-            if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                d = (h.getInfo().objective_function_value - phi) / step
-                out[side, k] = d
-        lo, hi = _row_bounds(b[rows], sense[rows])
-        checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
+        out[:, k] = _slopes(h, b, sense, rows, coef, phi, (-eps, eps))
     left, right = (xr.DataArray(v.reshape(lab.shape), coords=lab.coords, dims=lab.dims)
                    for v in out)
     return left, right
@@ -500,13 +487,8 @@ def directional_range(ll: LowerLevel, variables: list[str] | None = None, *,
     ``step``. Two warm re-solves of the lower level alone. NaN where a moved point is not
     solvable.
     """
-    lp = lower_level_lp(ll) if lp is None else lp
+    lp, phi = _solved_lower_level(ll, lp)
     h, b, sense, sub, vl = lp["h"], lp["b"], lp["sense"], lp["sub"].tocsc(), lp["vl"]
-    run_checked(h, "lower level")
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"lower level not optimal at the upper-level solution: "
-                           f"{h.modelStatusToString(h.getModelStatus())}")
-    phi = h.getInfo().objective_function_value
     x_all = lp["x"]
     if variables is None:  # every upper-level column that enters a lower-level row
         cols = np.flatnonzero(~lp["col_is_ll"] & (np.diff(sub.indptr) > 0))
@@ -519,17 +501,38 @@ def directional_range(ll: LowerLevel, variables: list[str] | None = None, *,
     t = step / float(np.abs(x).max())
     move = sub[:, cols] @ x  # rows' change per unit of t
     rows = np.flatnonzero(move).astype(np.int32)
+    low, high = _slopes(h, b, sense, rows, move[rows], phi, (-t, t))
+    run_checked(h, "lower level")  # back at the solved point for later callers
+    return float(low), float(high)
+
+
+def _solved_lower_level(ll: LowerLevel,
+                        lp: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
+    """The lower level alone (``lp``, built if None) solved at the upper level's point,
+    and its optimal cost φ; raise if it is not optimal there."""
+    lp = lower_level_lp(ll) if lp is None else lp
+    h = lp["h"]
+    run_checked(h, "lower level")
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"lower level not optimal at the upper-level solution: "
+                           f"{h.modelStatusToString(h.getModelStatus())}")
+    return lp, h.getInfo().objective_function_value
+
+
+def _slopes(h: Any, b: np.ndarray, sense: np.ndarray, rows: np.ndarray, coef: np.ndarray,
+            phi: float, steps: tuple[float, ...]) -> list[float]:
+    """(φ(t) − φ)/t for each step t, the ``rows``' right-hand sides moved by −coef·t (warm
+    re-solves; NaN where a moved point is not solvable); the rows' bounds are put back."""
     out = []
-    for sign in (-1.0, 1.0):
-        lo, hi = _row_bounds(b[rows] - move[rows] * sign * t, sense[rows])
+    for step in steps:
+        lo, hi = _row_bounds(b[rows] - coef * step, sense[rows])
         checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
         run_checked(h, "lower level")
         ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        out.append((h.getInfo().objective_function_value - phi) / (sign * t) if ok else np.nan)
+        out.append((h.getInfo().objective_function_value - phi) / step if ok else np.nan)
     lo, hi = _row_bounds(b[rows], sense[rows])
     checked(h.changeRowsBounds(rows.size, rows, lo, hi), "changeRowsBounds", "lower level")
-    run_checked(h, "lower level")  # back at the solved point for later callers
-    return float(out[0]), float(out[1])
+    return out
 
 
 def _basis_holds(h: Any, lp: dict[str, Any], D: sp.csc_matrix,
