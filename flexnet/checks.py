@@ -6,6 +6,7 @@ spirit of PyPSA's consistency checks: a bug in a block shows up as a residual he
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -250,4 +251,9 @@ def ac_secure(system: System, scheme: str = "centralized", *, max_rounds: int = 
                 hot, ratio.clip(min=1.0) * (1 + margin), 1.0)
     res.dataset.update(ac)
     res.dataset.attrs.update(ac.attrs, ac_rounds=rounds, ac_secure=int(bad == 0))
+    if bad:
+        logging.getLogger("flexnet").warning(
+            "ac_secure: after %d re-solves the AC plan still breaks %d voltage limits and %d "
+            "ratings (attrs ac_secure = 0)", rounds, ac.attrs["ac_voltage_violations"],
+            ac.attrs["ac_branch_overloads"])
     return res

@@ -164,6 +164,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
         ac = ac_check(res)
         res.dataset.update(ac)
         res.dataset.attrs.update(ac.attrs)
+        if ac.attrs["ac_voltage_violations"] or ac.attrs["ac_branch_overloads"]:
+            logging.getLogger("flexnet").warning(
+                "AC check: the plan breaks %d voltage limits and %d ratings under an AC power "
+                "flow that LinDistFlow kept (flexnet.checks.ac_secure tightens and re-solves)",
+                ac.attrs["ac_voltage_violations"], ac.attrs["ac_branch_overloads"])
         if not a.quiet:
             print(f"AC check: max |V_lin - V_ac| {ac.attrs['ac_max_v_error']:.4f} p.u., "
                   f"{ac.attrs['ac_voltage_violations']} AC voltage violations, "
