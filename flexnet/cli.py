@@ -107,20 +107,33 @@ def _previous_status(path: str) -> str | None:
         return None
 
 
+def _date(text: str) -> str:
+    try:
+        return str(pd.Timestamp(text).date())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
 def _load(a: argparse.Namespace):
     import flexnet
 
     if getattr(a, "system", None):
+        if getattr(a, "day", None):
+            raise DataError("--day applies to a shipped case with a profile year, not --system")
         return flexnet.read_system(a.system)
-    return flexnet.load_case(a.case)
+    return flexnet.load_case(a.case, day=getattr(a, "day", None))
 
 
 def _cmd_cases(a: argparse.Namespace) -> int:
     import flexnet
-    from flexnet.grid.cases import case_descriptions
+    from flexnet.grid.cases import DAY_CASES, case_descriptions
 
     rows = []
     for name, desc in case_descriptions().items():
+        if name in DAY_CASES:  # built from an optional package for a chosen day: not loaded here
+            rows.append({"case": name, "bus": "", "dso": "", "node": "", "assets": "",
+                         "description": desc})
+            continue
         s = flexnet.load_case(name)
         rows.append({"case": name, "bus": s.n("bus"), "dso": s.n("dso"), "node": s.n("node"),
                      "assets": sum(s.n(e) for e in ("building", "fleet", "storage", "der")),
@@ -271,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the summary table and write the results netCDF.")
     r.add_argument("case", nargs="?", default=DEFAULT_CASE, help=f"case (default {DEFAULT_CASE})")
     r.add_argument("--system", help="a system netCDF file instead of a shipped case")
+    r.add_argument("--day", type=_date, help="day of a case with a profile year "
+                                             "(simbench: any day of 2016, default 2016-01-15)")
     r.add_argument("--scheme", default="centralized", choices=list(SCHEMES),
                    help="coordination scheme (default centralized; nested is a MILP that can "
                         "take minutes, see docs/nested.md)")
@@ -291,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Solve several schemes on one case and print one table.")
     c.add_argument("case", nargs="?", default=DEFAULT_CASE)
     c.add_argument("--system", help="a system netCDF file instead of a shipped case")
+    c.add_argument("--day", type=_date, help="day of a case with a profile year (simbench)")
     c.add_argument("--schemes", nargs="+", default=["sequential", "centralized"],
                    choices=list(SCHEMES), metavar="SCHEME",
                    help=f"schemes to compare (from {', '.join(SCHEMES)}; default: sequential "

@@ -128,13 +128,23 @@ def _composite() -> System:
     return _finish(ds, DEFAULT_CASE, seed=7)
 
 
-_CASES: dict[str, tuple[Callable[[], System], str]] = {
+def _simbench(day: str | None = None) -> System:
+    from flexnet.grid.simbench import DEFAULT_DAY, simbench_system
+
+    return simbench_system(day or DEFAULT_DAY)
+
+
+_CASES: dict[str, tuple[Callable[..., System], str]] = {
     "ieee33": (_ieee33, "IEEE 33-bus feeder (Baran & Wu 1989), feeder only"),
     "ieee69": (_ieee69, "IEEE 69-bus feeder (Baran & Wu 1989; MATPOWER case69), feeder only"),
     "rts24": (_rts, "IEEE RTS-24 (1979/1996), transmission only"),
     "ieee118": (_ieee118, "IEEE 118-bus, transmission only, 500 MW default line rating"),
     DEFAULT_CASE: (_composite, "default: RTS-24 + 4 feeders with buildings, EVs, BESS, PV, wind"),
+    "simbench": (_simbench, "SimBench EHV (571 buses after switches) + 4 MV grids (5 feeders), "
+                            "any day of 2016 (--day); needs flexnet[simbench]"),
 }
+#: cases that take a day of their profile year
+DAY_CASES = ("simbench",)
 
 
 def list_cases() -> list[str]:
@@ -154,14 +164,28 @@ def case_descriptions() -> dict[str, str]:
     return {k: v[1] for k, v in _CASES.items()}
 
 
-def load_case(name: str = DEFAULT_CASE) -> System:
+def load_case(name: str = DEFAULT_CASE, *, day: str | None = None) -> System:
     """Load a shipped case by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_cases`.
+    day : str, optional
+        The day (``YYYY-MM-DD``) of a case with a year of profiles (``"simbench"``: any
+        day of 2016, default 2016-01-15).
 
     Raises
     ------
     DataError
-        If the name is unknown (the message lists the shipped cases).
+        If the name is unknown (the message lists the shipped cases), or a day is given
+        for a case without a profile year.
     """
     if name not in _CASES:
         raise DataError(f"unknown case {name!r}; shipped cases: {', '.join(_CASES)}")
+    if name in DAY_CASES:
+        return _CASES[name][0](day)
+    if day is not None:
+        raise DataError(f"case {name!r}: has one stylised day; 'day' applies to "
+                        f"{', '.join(DAY_CASES)} only")
     return _CASES[name][0]()

@@ -395,6 +395,9 @@ def feeder_dataset(dso: str, node_ids: np.ndarray, branch_ids: np.ndarray, root:
                    v_band: tuple[float, float]) -> xr.Dataset:
     """The ``dso_*``, ``node_*`` and ``branch_*`` fields of one radial feeder (importers)."""
     n = node_ids.size
+    # p_peak/q_peak: per node (× profile) or already per snapshot × node
+    p_t = p_peak if p_peak.ndim == 2 else profile[:, None] * p_peak[None, :]
+    q_t = q_peak if q_peak.ndim == 2 else profile[:, None] * q_peak[None, :]
     return xr.Dataset(
         {
             "dso_bus": ("dso", np.array([""], dtype=object)),
@@ -405,8 +408,8 @@ def feeder_dataset(dso: str, node_ids: np.ndarray, branch_ids: np.ndarray, root:
             "dso_v_min": ("dso", [v_band[0]]),
             "dso_v_max": ("dso", [v_band[1]]),
             "node_dso": ("node", np.full(n, dso, dtype=object)),
-            "node_p_load": (("snapshot", "node"), profile[:, None] * p_peak[None, :]),
-            "node_q_load": (("snapshot", "node"), profile[:, None] * q_peak[None, :]),
+            "node_p_load": (("snapshot", "node"), p_t),
+            "node_q_load": (("snapshot", "node"), q_t),
             "branch_dso": ("branch", np.full(branch_ids.size, dso, dtype=object)),
             "branch_node0": ("branch", node_ids[parent]),
             "branch_node1": ("branch", node_ids[child]),
@@ -414,6 +417,6 @@ def feeder_dataset(dso: str, node_ids: np.ndarray, branch_ids: np.ndarray, root:
             "branch_x": ("branch", x),
             "branch_s_max": ("branch", s_max),
         },
-        coords={"snapshot": np.arange(profile.size), "dso": np.array([dso], dtype=object),
+        coords={"snapshot": np.arange(p_t.shape[0]), "dso": np.array([dso], dtype=object),
                 "node": node_ids, "branch": branch_ids},
     )

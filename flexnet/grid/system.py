@@ -35,6 +35,25 @@ def _concat_elements(parts: list[xr.Dataset]) -> xr.Dataset:
     return xr.merge(out)
 
 
+def _add_elements(ds: xr.Dataset, extra: xr.Dataset) -> xr.Dataset:
+    """``extra``'s elements appended to ``ds``'s (e.g. recipe assets next to a feeder's own
+    PV), both completed with the schema defaults first so their fields line up."""
+    a, b = _fill_defaults(ds), _fill_defaults(extra)
+    for e in ELEMENTS:
+        if e in a.dims and e in b.dims:
+            clash = np.intersect1d(a[e].values, b[e].values)
+            if clash.size:
+                raise DataError(f"{e} {str(clash[0])!r}: the id is used twice ({clash.size} ids)")
+            fields = [v for v in a.data_vars if v.startswith(e + "_") and a[v].dims[-1] == e]
+            missing = [v for v in fields if v not in b] + \
+                [v for v in b.data_vars if v.startswith(e + "_") and v not in a]
+            if missing:
+                raise DataError(f"{e}: field {missing[0]!r} is given for some {e}s only")
+    stacked = _concat_elements([a, b])
+    rest = [p.drop_vars([v for v in stacked.data_vars if v in p]) for p in (a, b)]
+    return xr.merge([stacked, *rest], compat="override", join="outer")
+
+
 def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
     # new fields are collected and added in one assign: one xarray merge instead of one
     # per field (≈ 5 ms each, ≈ 0.8 s per System; DSO agents build several)
@@ -267,11 +286,12 @@ class System:
                 raise DataError(f"compose: assets must be 'auto', a Dataset or None, not {assets!r}")
             if "node" in ds.dims:
                 peak = ds.node_p_load.groupby(ds.node_dso.rename("dso")).sum().max("snapshot")
-                ds = xr.merge([ds, make_assets(ds.node.values, ds.node_dso.values, ds.dso.values,
-                                               peak.reindex(dso=ds.dso.values).values, prof,
-                                               rng)], compat="override", join="outer")
+                ds = _add_elements(ds, make_assets(ds.node.values, ds.node_dso.values,
+                                                   ds.dso.values,
+                                                   peak.reindex(dso=ds.dso.values).values,
+                                                   prof, rng))
         elif assets is not None:
-            ds = xr.merge([ds, assets], compat="override", join="outer")
+            ds = _add_elements(ds, assets)
         if markets:
             ds = add_markets_and_uncertainty(ds, prof, rng)
         ds.attrs = {**base.attrs, "name": name}
