@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import case
 
 import flexnet
@@ -57,7 +58,6 @@ def test_missing_pmax_is_a_clear_error():
 
 
 def _system_of(parts):
-    import xarray as xr
 
     from flexnet.grid.cases import concat_feeders
 
@@ -129,3 +129,45 @@ def test_compose_checks_its_arguments():
     before = float(ts.load_p.sum())
     after = float(s.ds.load_p.sum()) + float(s.ds.node_p_load.sum())
     assert after == pytest.approx(before, rel=1e-9)
+
+
+def test_storage_is_imported_as_bess():
+    """CIGRE MV with all DER: its two batteries (no energy given) become BESS with
+    storage_hours; without it the error names the storage and the field."""
+    from flexnet.grid.pandapower import feeders_from_pandapower
+
+    net = pn.create_cigre_network_mv(with_der="all")
+    with pytest.raises(flexnet.DataError, match="storage 0: field 'max_e_mwh'.*storage_hours"):
+        feeders_from_pandapower(net, "c")
+    parts = feeders_from_pandapower(net, "c", storage_hours=2.0)
+    st = xr.concat([p[[v for v in p.data_vars if v.startswith("storage_")]]
+                    for p in parts if "storage" in p.dims], "storage")
+    assert st.sizes["storage"] == 2
+    np.testing.assert_allclose(sorted(st.storage_p_max.values), [0.2, 0.6])
+    np.testing.assert_allclose(sorted(st.storage_e_max.values), [0.4, 1.2])
+    assert {n.split("-")[1] for n in st.storage_node.values} == {"n5", "n10"}
+    r = flexnet.solve(_system_of(parts))
+    assert r.dataset.attrs["status"] == "optimal"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_ts_time_series_and_curtailable_renewables():
+    """Per-element time series replace p_mw × profile; curtailable sgens become wind
+    elements, and a bus whose loads are net generation gives its surplus as one."""
+    import pandas as pd
+
+    from flexnet.grid.pandapower import ts_from_pandapower
+
+    net = pn.case9()
+    pp.create_sgen(net, 4, p_mw=50.0)
+    p_load = pd.DataFrame([net.load.p_mw.to_numpy(), -net.load.p_mw.to_numpy()],
+                          columns=net.load.index)  # hour 1: the loads produce
+    p_sgen = pd.DataFrame({0: [20.0, 40.0]})
+    ts = ts_from_pandapower(net, p_load=p_load, p_sgen=p_sgen, renewables="curtailable")
+    assert ts.sizes["snapshot"] == 2
+    assert float(ts.load_p.isel(snapshot=1).sum()) == 0.0
+    np.testing.assert_allclose(ts.wind_p.sel(wind="sgen0").values, [20.0, 40.0])
+    surplus = ts.wind_p.sel(wind=[w for w in ts.wind.values if w.startswith("S")]).sum("wind")
+    np.testing.assert_allclose(surplus.values, [0.0, net.load.p_mw.sum()])
+    with pytest.raises(flexnet.DataError, match="sgen 0: no column"):
+        ts_from_pandapower(net, p_sgen=pd.DataFrame({5: [1.0]}))

@@ -41,7 +41,8 @@ def test_ehv_dc_flows_equal_pandapower_rundcpp(ehv_hour):
     # one slack: pandapower fixes the angle of every ext_grid, flexnet balances at one bus
     eg = net.ext_grid
     for i in eg.index[1:]:
-        pp.create_gen(net, eg.bus[i], p_mw=float(eg.max_p_mw[i]), max_p_mw=float(eg.max_p_mw[i]))
+        pp.create_gen(net, eg.bus[i], p_mw=float(eg.max_p_mw[i]), vm_pu=float(eg.vm_pu[i]),
+                      max_p_mw=float(eg.max_p_mw[i]))
         net.ext_grid.loc[i, "in_service"] = False
     pp.rundcpp(net)
     ts = ts_from_pandapower(net)
@@ -95,7 +96,8 @@ def test_any_day_solves_with_one_mv_grid():
 
     s = simbench_system("2016-07-01", mv=["1-MV-semiurb--0-sw"], assets=None)
     assert s.ds.attrs["day"] == "2016-07-01"
-    assert s.n("dso") == 1 and s.n("snapshot") == 24
+    assert s.n("dso") == 1
+    assert s.n("snapshot") == 24
     r = flexnet.solve(s)
     assert r.dataset.attrs["status"] == "optimal"
     assert float(r.summary().loc["shed_energy_mwh"].iloc[0]) == 0.0

@@ -284,18 +284,21 @@ def _merge_parallel(feeding: pd.DataFrame) -> pd.DataFrame:
     return out[feeding.columns]
 
 
-def _storage(st: pd.DataFrame, rep: pd.Series, dso: str, eta: float) -> xr.Dataset:
+def _storage(st: pd.DataFrame, rep: pd.Series, dso: str, eta: float,
+             hours: float | None) -> xr.Dataset:
     """pandapower ``storage`` rows as flexnet BESS fields."""
     ids = np.array([f"{dso}-storage{i}" for i in st.index], dtype=object)
     col = lambda c, d: st.get(c, pd.Series(d, index=st.index)).astype(float).fillna(d)  # noqa: E731
     p_max = np.max([col("sn_mva", 0.0).abs(), col("max_p_mw", 0.0).abs(),
                     col("min_p_mw", 0.0).abs(), col("p_mw", 0.0).abs()], axis=0)
     e_max = col("max_e_mwh", np.nan).to_numpy()
+    if hours is not None:
+        e_max = np.where(np.isfinite(e_max), e_max, hours * p_max)
     bad = ~(np.isfinite(e_max) & (e_max > 0)) | ~(p_max > 0)
     if bad.any():
         i = st.index[bad][0]
         raise DataError(f"storage {i}: field 'max_e_mwh' (and a power rating) must be positive "
-                        "to import it as a BESS")
+                        "to import it as a BESS; set it, or pass storage_hours=")
     n = ids.size
     return xr.Dataset({
         "storage_node": ("storage", np.array([f"{dso}-n{b}" for b in rep.loc[st.bus]], dtype=object)),
@@ -333,6 +336,7 @@ def feeders_from_pandapower(
     rating_factor: float = 1.5,
     der_cost: float = 0.0,
     storage_eta: float = 0.95,
+    storage_hours: float | None = None,
     names: list[str] | None = None,
 ) -> list[xr.Dataset]:
     """Radial feeders of a pandapower distribution net, one per HV/MV transformer fed by
@@ -368,6 +372,9 @@ def feeders_from_pandapower(
         Energy cost of the imported PV ($/MWh).
     storage_eta : float
         Charge and discharge efficiency of imported storage.
+    storage_hours : float, optional
+        Energy of a storage without ``max_e_mwh``, in hours at its power limit (else
+        such a storage is an error).
     names : list of str, optional
         DSO ids in feeding order (instead of ``{prefix}{i}``).
 
@@ -484,7 +491,7 @@ def feeders_from_pandapower(
                 der_p=(("snapshot", "der"), avail))
         bess = st[rep.loc[st.bus].isin(buses).to_numpy()] if len(st) else st
         if len(bess):
-            ds = ds.merge(_storage(bess, rep, dso, storage_eta))
+            ds = ds.merge(_storage(bess, rep, dso, storage_eta, storage_hours))
         out.append(ds)
     return out
 
