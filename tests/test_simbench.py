@@ -118,7 +118,12 @@ def test_day_only_for_cases_with_a_profile_year():
 
 
 @pytest.mark.slow
-def test_cli_runs_the_simbench_case(tmp_path):
+@pytest.mark.parametrize("scheme", ["centralized", "hierarchical"])
+def test_cli_runs_the_simbench_case(tmp_path, scheme):
+    """The whole case (EHV + 4 MV grids, 5 feeders) from the command line (≈ 35 s / 80 s)."""
     from flexnet.cli import main
 
-    assert main(["run", "simbench", "--day", "2016-10-03", "--out", str(tmp_path / "r.nc")]) == 0
+    out = tmp_path / "r.nc"
+    assert main(["run", "simbench", "--day", "2016-10-03", "--scheme", scheme,
+                 "--out", str(out), "-q"]) == 0
+    assert flexnet.read_result(out).dataset.attrs["status"] == "optimal"
