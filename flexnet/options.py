@@ -72,9 +72,9 @@ _SOLVER_CHECKS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] =
 }
 #: options :func:`flexnet.solve` itself takes (see flexnet.quality), and ``formulation``,
 #: which every scheme accepts (nested ignores it: its lower level is always PTDF)
-_SOLVE_OPTIONS = {"allow_suboptimal": False, "shedding": "warn", "formulation": "angle"}
+_SOLVE_OPTIONS = {"allow_suboptimal": False, "shedding": "warn", "formulation": "auto"}
 #: choices of scheme options whose default is a string
-_CHOICES = {"formulation": ("angle", "ptdf"), "method": ("auto", "blocks", "milp"),
+_CHOICES = {"formulation": ("auto", "angle", "ptdf", "lazy"), "method": ("auto", "blocks", "milp"),
             "shedding": ("warn", "error", "ignore")}
 #: scheme options that only the library's own recipes pass (not a user's business, but
 #: accepted: the interval and DRCC algorithms call the schemes through solve)

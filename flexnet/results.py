@@ -150,7 +150,7 @@ def extract(m: linopy.Model, system: System, *,
     pcc_fixed : DataArray, optional
         PCC draws that were parameters of the TS model (sequential scheme).
     """
-    from flexnet.blocks.network_ts import line_flows_ptdf, ptdf_lmp, ts_demand
+    from flexnet.blocks.network_ts import line_flows_ptdf, net_injection, ptdf_lmp
 
     ds = system.ds
     out = xr.Dataset(coords={"snapshot": ds.snapshot.values})
@@ -167,13 +167,7 @@ def extract(m: linopy.Model, system: System, *,
         # a MILP (nested) has no duals: the caller supplies prices from its dual variables
         with contextlib.suppress(AttributeError):
             out["bus_lmp"] = ptdf_lmp(m, system)
-        inj = xr.zeros_like(ts_demand(system))
-        for var, fld, sign in (("gen_p", "gen_bus", 1), ("wind_p", "wind_bus", 1),
-                               ("load_shed", "load_bus", 1), ("pcc_p", "dso_bus", -1)):
-            if var in out and fld.split("_")[0] in ds.dims:
-                g = (sign * out[var]).groupby(ds[fld].rename("bus")).sum()
-                inj = inj + g.reindex(bus=ds.bus.values, fill_value=0.0)
-        inj = inj - ts_demand(system, pcc=pcc_fixed)
+        inj = net_injection(m, system, pcc=pcc_fixed)
         out["line_flow"] = line_flows_ptdf(system, inj)
     for a, b, res in (("Fleet-p-charge", "Fleet-p-discharge", "fleet_p"),
                       ("Storage-p-charge", "Storage-p-discharge", "storage_p")):

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
-from scipy.sparse.csgraph import connected_components
 
 from flexnet.blocks.common import TS_INJECTIONS, aggregate_vars, coords, identity, take
-from flexnet.errors import DataError
+from flexnet.grid.topology import dc_network, incidence
 
 if TYPE_CHECKING:
     import linopy
@@ -20,41 +19,17 @@ if TYPE_CHECKING:
 __all__ = ["add_ts_network", "incidence", "line_flows_ptdf", "ptdf", "ptdf_lmp", "ts_demand"]
 
 
-def incidence(system: System) -> sp.csr_matrix:
-    """Line × bus incidence matrix (+1 at the from bus, −1 at the to bus)."""
-    ds = system.ds
-    buses = ds.indexes["bus"]
-    a = buses.get_indexer(ds.line_bus0.values)
-    b = buses.get_indexer(ds.line_bus1.values)
-    n_l = a.size
-    return sp.csr_matrix((np.r_[np.ones(n_l), -np.ones(n_l)],
-                          (np.r_[np.arange(n_l), np.arange(n_l)], np.r_[a, b])),
-                         shape=(n_l, buses.size))
-
-
 def _reference_buses(system: System) -> np.ndarray:
-    """Positions of one reference bus per connected island; raise if islands exist."""
-    A = incidence(system)
-    n, labels = connected_components(A.T @ A, directed=False)
-    if n > 1:
-        sizes = np.bincount(labels)
-        small = np.flatnonzero(labels == np.argmin(sizes))
-        raise DataError(f"bus {system.ds.bus.values[small[0]]!r}: the transmission grid has "
-                        f"{n} islands (smallest: {sizes.min()} buses); connect it or split it")
+    """Position of the reference bus (the first); raise if the grid has islands."""
+    dc_network(system)
     return np.array([0])
 
 
 def ptdf(system: System) -> xr.DataArray:
-    """Power transfer distribution factors (line × bus), slack at the first bus, MW/MW."""
-    ds = system.ds
-    A = incidence(system)
-    b = float(ds.attrs["base_mva"]) / ds.line_x.values
-    B = (A.T @ sp.diags(b) @ A).tocsc()
-    ref = _reference_buses(system)
-    keep = np.setdiff1d(np.arange(B.shape[0]), ref)
-    X = np.zeros(B.shape)
-    X[np.ix_(keep, keep)] = np.linalg.inv(B[keep][:, keep].toarray())
-    return xr.DataArray(sp.diags(b) @ A @ X, coords=[ds.indexes["line"], ds.indexes["bus"]])
+    """Power transfer distribution factors (line × bus), slack at the first bus, MW/MW.
+
+    Dense: for small systems and tests; models use :meth:`DCNetwork.ptdf_rows`."""
+    return dc_network(system).ptdf()
 
 
 def ts_demand(system: System, load: xr.DataArray | None = None,
@@ -92,6 +67,7 @@ def add_ts_network(
     *,
     load: xr.DataArray | None = None,
     pcc: xr.DataArray | None = None,
+    monitored: xr.DataArray | None = None,
 ) -> int:
     """Add the DC network: nodal balance and line limits.
 
@@ -102,11 +78,17 @@ def add_ts_network(
         (f = base/x · (θ_from − θ_to)), ``Bus-balance`` per bus (dual = LMP), reference
         angle ``Bus-theta-ref``.
         ``ptdf``: ``System-balance`` per snapshot and flows as PTDF · injections; the
-        LMP is recovered as λ + Σ_l PTDF_lb (μ↑_l + μ↓_l).
+        LMP is recovered as λ + Σ_l PTDF_lb (μ↑_l + μ↓_l). PTDF rows come from the sparse
+        factorization (:mod:`flexnet.grid.topology`), never a dense line × bus matrix
+        in the model's arrays beyond the rows used.
+        ``lazy``: ``ptdf`` with line rows only where ``monitored`` is True (constraint
+        generation, :func:`solve_lazy` adds the violated ones and re-solves).
     load : DataArray, optional
         TS demand (snapshot, load) overriding the forecast.
     pcc : DataArray, optional
         Fixed PCC draws (snapshot, dso) when the DSOs are not in the model.
+    monitored : DataArray of bool (snapshot, line), optional
+        ``lazy`` only: the (hour, line) pairs whose limits are rows.
 
     Both formulations add ``Line-flow-upper`` (f ≤ F̄) and ``Line-flow-lower`` (f ≥ −F̄).
     Injections are collected from the variables in :data:`TS_INJECTIONS`.
@@ -132,29 +114,90 @@ def add_ts_network(
         m.add_constraints(theta == 0, name="Bus-theta-ref", mask=is_ref)
         m.add_constraints(flow <= ds.line_s_max, name="Line-flow-upper")
         m.add_constraints(flow >= -ds.line_s_max, name="Line-flow-lower")
-    elif formulation == "ptdf":
+    elif formulation in ("ptdf", "lazy"):
         inj = _injection(m, system)
-        H = ptdf(system)
         m.add_constraints(inj.sum("bus") == demand.sum("bus"), name="System-balance")
-        # drop negligible factors so the rows stay as sparse as the physics allows
-        H = H.where(np.abs(H) > 1e-10, 0.0)
-        flow = (inj * H).sum("bus") - (demand * H).sum("bus")
-        m.add_constraints(flow <= ds.line_s_max, name="Line-flow-upper")
-        m.add_constraints(flow >= -ds.line_s_max, name="Line-flow-lower")
+        if formulation == "ptdf":
+            monitored = xr.DataArray(True, coords=[ds.indexes["snapshot"], ds.indexes["line"]])
+        elif monitored is None:
+            raise ValueError("formulation 'lazy' needs 'monitored' (solve it with "
+                             "flexnet.coordination.centralized.solve_with_network)")
+        mon = monitored.transpose("snapshot", "line").reindex(line=ds.indexes["line"],
+                                                             fill_value=False)
+        lines = np.flatnonzero(mon.values.any(axis=0))
+        if not lines.size:
+            return 0
+        flow = _ptdf_flows(m, system, lines, demand)
+        s_max = ds.line_s_max.isel(line=lines)
+        mask = mon.isel(line=lines)
+        m.add_constraints(flow <= s_max, name="Line-flow-upper", mask=mask)
+        m.add_constraints(flow >= -s_max, name="Line-flow-lower", mask=mask)
     else:
         raise ValueError(f"unknown TS formulation {formulation!r}; use 'angle' or 'ptdf'")
     return 0
 
 
+def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
+                demand: xr.DataArray) -> linopy.LinearExpression:
+    """Flows (snapshot, line) of the lines at positions ``lines`` as PTDF · (injection −
+    demand), built straight from the injection variables (no per-bus expression)."""
+    from linopy.expressions import LinearExpression
+
+    ds = system.ds
+    buses = ds.indexes["bus"]
+    L, P, C = [], [], []
+    for var, owner, sign in _injection_terms(m, system):
+        el = owner.dims[0]
+        L.append(var.labels.transpose("snapshot", el).values)
+        P.append(buses.get_indexer(np.asarray(owner.values)))
+        C.append(np.full(owner.size, float(sign)))
+    L, P, C = np.concatenate(L, axis=1), np.concatenate(P), np.concatenate(C)
+    keep = P >= 0
+    L, P, C = L[:, keep], P[keep], C[keep]
+    H = dc_network(system).ptdf_rows(lines)  # line × bus
+    coef = H[:, P] * C[None, :]  # line × term
+    vars3 = np.where((coef[None] != 0) & (L[:, None, :] >= 0), L[:, None, :], -1)
+    coef3 = np.where(vars3 >= 0, coef[None], 0.0)
+    const = -(demand.transpose("snapshot", "bus").values @ H.T)
+    sub = ds.indexes["line"][lines]
+    snaps = ds.indexes["snapshot"]
+    data = xr.Dataset({"vars": (("snapshot", "line", "_term"), vars3),
+                       "coeffs": (("snapshot", "line", "_term"), coef3),
+                       "const": (("snapshot", "line"), const)},
+                      coords={"snapshot": snaps, "line": sub})
+    return LinearExpression(data, m)
+
+
 def ptdf_lmp(m: linopy.Model, system: System) -> xr.DataArray:
-    """Recover LMPs (snapshot, bus) from the duals of a PTDF model."""
-    H = ptdf(system)
+    """Recover LMPs (snapshot, bus) from the duals of a PTDF model: λ + PTDFᵀ(μ↑ + μ↓)
+    (unmonitored lines of a lazy model have no row and μ = 0)."""
     lam = m.constraints["System-balance"].dual
-    mu = m.constraints["Line-flow-upper"].dual + m.constraints["Line-flow-lower"].dual
-    return (lam + (H * mu).sum("line")).transpose("snapshot", "bus")
+    mu = (m.constraints["Line-flow-upper"].dual + m.constraints["Line-flow-lower"].dual) \
+        if "Line-flow-upper" in m.constraints else None
+    if mu is None:
+        return (lam + xr.zeros_like(ts_demand(system))).transpose("snapshot", "bus")
+    mu = mu.rename({mu.dims[-1]: "line"}) if "line" not in mu.dims else mu
+    return (lam + dc_network(system).ptdf_t(mu.fillna(0.0))).transpose("snapshot", "bus")
+
+
+def net_injection(m: linopy.Model, system: System, *, load: xr.DataArray | None = None,
+                  pcc: xr.DataArray | None = None) -> xr.DataArray:
+    """Solved net injection per bus (snapshot, bus) in MW: the injection variables of
+    :data:`TS_INJECTIONS` (and any spill) minus the fixed demand."""
+    buses = system.ds.indexes["bus"]
+    demand = ts_demand(system, load, pcc)
+    total = np.zeros(demand.shape)
+    for var, owner, sign in _injection_terms(m, system):
+        el = owner.dims[0]
+        pos = buses.get_indexer(np.asarray(owner.values))
+        ok = pos >= 0
+        S = sp.csr_matrix((np.full(ok.sum(), sign), (np.flatnonzero(ok), pos[ok])),
+                          shape=(pos.size, buses.size))
+        total += S.T.dot(np.nan_to_num(var.solution.transpose("snapshot", el).values).T).T
+    return demand.copy(data=total) - demand
 
 
 def line_flows_ptdf(system: System, injection: xr.DataArray) -> xr.DataArray:
-    """Flows (snapshot, line) for a net injection per bus (snapshot, bus)."""
-    return (ptdf(system) * injection).sum("bus").transpose("snapshot", "line")
+    """Flows (snapshot, line) for a net injection per bus (snapshot, bus), by sparse solves."""
+    return dc_network(system).flows(injection)
 

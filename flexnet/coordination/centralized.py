@@ -6,8 +6,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import linopy
+import numpy as np
+import xarray as xr
 
 from flexnet import blocks as b
+from flexnet.errors import SolverError
 from flexnet.results import extract, finalize
 from flexnet.solver import new_model, run_highs
 
@@ -34,10 +37,86 @@ def add_ds_side(m: linopy.Model, system: System, *, reserve: bool,
     return costs
 
 
-def add_ts_side(m: linopy.Model, system: System, *, formulation: str, pcc=None) -> list:
+#: systems with more lines than this use the lazy formulation under ``formulation="auto"``
+#: (measured, benchmarks/README.md "bench_ts.py")
+LAZY_FROM_LINES = 500
+#: a line is violated when |f| > F̄ (1 + LAZY_TOL)
+LAZY_TOL = 1e-6
+#: constraint-generation rounds before giving up (each adds every violated pair)
+LAZY_MAX_ROUNDS = 30
+
+
+def resolve_formulation(formulation: str, system: System, scheme: str = "centralized",
+                        lazy: bool = True) -> str:
+    """``"auto"`` → ``"lazy"`` on systems with more than :data:`LAZY_FROM_LINES` lines
+    (where the scheme supports it, ``lazy``), else ``"angle"``; others unchanged.
+
+    Raises
+    ------
+    OptionError
+        ``"lazy"`` for a scheme that does not support it.
+    """
+    from flexnet.options import OptionError
+
+    if formulation == "lazy" and not lazy:
+        raise OptionError(f"{scheme}: formulation 'lazy' is available for the centralized and "
+                          "sequential schemes (and DRCC); use 'auto', 'angle' or 'ptdf'")
+    if formulation != "auto":
+        return formulation
+    big = system.has_ts and system.n("line") > LAZY_FROM_LINES
+    return "lazy" if big and lazy else "angle"
+
+
+def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], system: System,
+                       formulation: str, *, scheme: str, options: dict[str, Any],
+                       pcc: xr.DataArray | None = None) -> tuple[linopy.Model, str, dict]:
+    """Build and solve a model that contains the TS network.
+
+    ``build(monitored)`` builds the model; ``monitored`` is None except for the ``lazy``
+    formulation, where it says which (hour, line) limits are rows. Lazy is constraint
+    generation: solve with the monitored limits (none at first), compute every line's flow
+    from the solved injections (:meth:`~flexnet.grid.topology.DCNetwork.flows`), add every
+    violated (hour, line) and — to save rounds — that line in the hours it is loaded
+    ≥ 95 %, and solve again until no limit is violated. Each model is a relaxation of the
+    full one and the last is feasible for it, so the last optimum is the full optimum.
+
+    Returns the model, its status and the attrs ``lazy_rounds`` (solves),
+    ``monitored_lines`` and ``monitored_pairs`` (empty for the other formulations).
+    """
+    if formulation != "lazy":
+        m = build(None)
+        return m, run_highs(m, scheme=scheme, system=system, options=options), {}
+    from flexnet.blocks.network_ts import net_injection
+    from flexnet.grid.topology import dc_network
+
+    ds = system.ds
+    dc = dc_network(system)
+    s_max = ds.line_s_max
+    monitored = xr.DataArray(np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), bool),
+                             coords=[ds.indexes["snapshot"], ds.indexes["line"]])
+    for rounds in range(1, LAZY_MAX_ROUNDS + 1):  # noqa: B007 - a few rounds, each a solve
+        m = build(monitored)
+        status = run_highs(m, scheme=scheme, system=system, options=options)
+        flow = abs(dc.flows(net_injection(m, system, pcc=pcc)))
+        over = flow > s_max * (1 + LAZY_TOL)
+        if status != "optimal" or not bool((over & ~monitored).any()):
+            break
+        near = (flow >= 0.95 * s_max) & over.any("snapshot")
+        monitored = monitored | over | near
+    else:
+        raise SolverError(f"lazy line limits: still violated after {LAZY_MAX_ROUNDS} rounds",
+                          scheme=scheme, status="iteration_limit",
+                          hint="use formulation='angle'")
+    return m, status, {"lazy_rounds": rounds,
+                       "monitored_lines": int(monitored.any("snapshot").sum()),
+                       "monitored_pairs": int(monitored.sum())}
+
+
+def add_ts_side(m: linopy.Model, system: System, *, formulation: str, pcc=None,
+                monitored: xr.DataArray | None = None) -> list:
     """Generators, wind, TS shedding, the DC network and the flexibility requirement."""
     costs = [b.add_generators(m, system), b.add_wind(m, system), b.add_ts_shedding(m, system)]
-    b.add_ts_network(m, system, formulation, pcc=pcc)
+    b.add_ts_network(m, system, formulation, pcc=pcc, monitored=monitored)
     b.add_flexibility_requirement(m, system)
     return costs
 
@@ -48,23 +127,24 @@ def objective(m: linopy.Model, costs: list) -> None:
     m.add_objective(sum(terms[1:], terms[0]))
 
 
-def build_centralized(system: System, formulation: str = "angle") -> linopy.Model:
+def build_centralized(system: System, formulation: str = "angle",
+                      monitored: xr.DataArray | None = None) -> linopy.Model:
     """Build the joint TSO–DSO market model.
 
     Feeder-only systems buy at the PCC at ``pcc_price``; TS-only systems are a DC-OPF
-    with reserves.
+    with reserves. ``monitored``: the lazy formulation's line rows.
     """
     m = new_model()
     costs = add_ds_side(m, system, reserve=system.has_ts)
     if system.has_ts:
-        costs += add_ts_side(m, system, formulation=formulation)
+        costs += add_ts_side(m, system, formulation=formulation, monitored=monitored)
     elif system.has_ds:
         costs.append((system.ds.pcc_price * m.variables["Pcc-p"]).sum())
     objective(m, costs)
     return m
 
 
-def solve_centralized(system: System, *, formulation: str = "angle",
+def solve_centralized(system: System, *, formulation: str = "auto",
                       hook: Callable[[linopy.Model], None] | None = None,
                       **options: Any) -> Result:
     """Solve the centralized scheme and return labeled results.
@@ -72,11 +152,17 @@ def solve_centralized(system: System, *, formulation: str = "angle",
     ``hook(m)`` may add constraints to the built model before the solve (used by the
     interval algorithm to reserve BESS headroom).
     """
-    m = build_centralized(system, formulation)
-    if hook is not None:
-        hook(m)
-    status = run_highs(m, scheme="centralized", system=system, options=options)
+    formulation = resolve_formulation(formulation, system)
+
+    def build(monitored: xr.DataArray | None) -> linopy.Model:
+        m = build_centralized(system, formulation, monitored)
+        if hook is not None:
+            hook(m)
+        return m
+
+    m, status, info = solve_with_network(build, system, formulation, scheme="centralized",
+                                         options=options)
     res = extract(m, system)
     return finalize(res, system, scheme="centralized", status=status,
                     objective=float(m.objective.value),
-                    extra={"formulation": formulation})
+                    extra={"formulation": formulation, **info})

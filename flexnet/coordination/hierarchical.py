@@ -264,7 +264,7 @@ def solve_hierarchical(
     eps_abs: float = 1e-3,
     eps_rel: float = 1e-4,
     groups: int | None = None,
-    formulation: str = "angle",
+    formulation: str = "auto",
     vpp: bool | pd.DataFrame = False,
     parallel: bool | str = "auto",
     workers: int | None = None,
@@ -322,6 +322,9 @@ def solve_hierarchical(
     if not (system.has_ts and system.has_ds):
         raise DataError(f"system {system.name!r}: the hierarchical scheme needs a TS and at "
                         "least one DSO")
+    from flexnet.coordination.centralized import resolve_formulation
+
+    formulation = resolve_formulation(formulation, system, "hierarchical", lazy=False)
     show = progress and progress_mode() != "0"
     # "auto": dask only when asked for workers or a scheduler: a LocalCluster takes ≈ 1.4 s
     # and 124 MB per worker to start, more than a small case's whole ADMM run

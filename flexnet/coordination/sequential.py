@@ -24,7 +24,13 @@ import linopy
 import xarray as xr
 
 from flexnet.blocks.common import coords
-from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
+from flexnet.coordination.centralized import (
+    add_ds_side,
+    add_ts_side,
+    objective,
+    resolve_formulation,
+    solve_with_network,
+)
 from flexnet.results import extract, finalize
 from flexnet.solver import new_model, run_highs
 
@@ -59,17 +65,27 @@ def _value(costs: list) -> float:
     return float(sum(c.solution.sum() if hasattr(c, "solution") else c for c in costs))
 
 
-def solve_sequential(system: System, *, formulation: str = "angle",
+def _tso_model(system: System, formulation: str, pcc=None):
+    """``build(monitored)`` of the TSO market (see solve_with_network)."""
+    def build(monitored):
+        m = new_model()
+        objective(m, add_ts_side(m, system, formulation=formulation, pcc=pcc,
+                                 monitored=monitored))
+        return m
+    return build
+
+
+def solve_sequential(system: System, *, formulation: str = "auto",
                      **options: Any) -> Result:
     """Solve the sequential baseline; see the module docstring for the three steps."""
     ds = system.ds
-    extra: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    formulation = resolve_formulation(formulation, system, "sequential")
     if not system.has_ds:  # nothing to coordinate: the TSO market alone
-        m = new_model()
-        objective(m, add_ts_side(m, system, formulation=formulation))
-        status = run_highs(m, scheme="sequential", system=system, options=options)
+        m, status, info = solve_with_network(_tso_model(system, formulation), system,
+                                             formulation, scheme="sequential", options=options)
         return finalize(extract(m, system), system, scheme="sequential", status=status,
-                        objective=float(m.objective.value))
+                        objective=float(m.objective.value), extra=info)
     # 1. DSO forecast on a copper plate at the retail price
     price = ds.retail_price if system.has_ts else ds.pcc_price
     m1, c1 = _ds_model(system, network=False)
@@ -79,9 +95,10 @@ def solve_sequential(system: System, *, formulation: str = "angle",
     forecast_cost = _value(c1)
     # 2. TSO market with the DSO forecast as fixed demand
     if system.has_ts:
-        m2 = new_model()
-        objective(m2, add_ts_side(m2, system, formulation=formulation, pcc=p0))
-        status = run_highs(m2, scheme="sequential/tso", system=system, options=options)
+        m2, status, info = solve_with_network(_tso_model(system, formulation, p0), system,
+                                              formulation, scheme="sequential/tso",
+                                              options=options, pcc=p0)
+        extra.update(info)
         ts_res = extract(m2, system, pcc_fixed=p0)
         lmp = ts_res["bus_lmp"].sel(bus=ds.dso_bus.values).rename(bus="dso").assign_coords(
             dso=ds.dso.values)

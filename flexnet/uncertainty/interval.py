@@ -495,7 +495,12 @@ def solve_interval(
     if not system.has_ds:
         raise DataError(f"interval algorithm needs distribution systems with BESS; case "
                         f"{system.name!r} has none")
-    formulation = options.get("formulation", "angle")
+    from flexnet.coordination.centralized import resolve_formulation
+
+    # stage 2 re-solves persistent scenario models: lazy line rows are not supported there
+    formulation = resolve_formulation(options.get("formulation", "auto"), system, "interval",
+                                      lazy=False)
+    options = {**options, "formulation": formulation}
     dsos = system.ds.dso.values
     zeros = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
         np.zeros(dsos.size), coords={"dso": dsos})
