@@ -137,10 +137,48 @@ def test_dc_flows_with_taps_equal_pandapower_rundcpp():
     assert ((branch[:, 8] != 0) & (branch[:, 8] != 1)).sum() == 9  # the taps are exercised
 
 
-def test_phase_shifters_are_refused_by_name(tmp_path):
-    text = CASE3.replace("1	2	0.01	0.1	0	120	0	0	0	0	1",
-                         "1	2	0.01	0.1	0	120	0	0	0.98	5	1")
-    path = tmp_path / "c.m"
-    path.write_text(text)
-    with pytest.raises(flexnet.DataError, match="line 1 .*'SHIFT' is 5°"):
-        ts_from_matpower(path, default_rating=100)
+@pytest.mark.filterwarnings("ignore")  # pandapower's numba and pandas chatter
+@pytest.mark.parametrize("formulation", ["angle", "lazy"])
+def test_phase_shifters_equal_pandapower_rundcpp(formulation):
+    """IEEE 118 with two transformers made phase shifters (+8°, −5°): flexnet's solved
+    flows equal pandapower's rundcpp at flexnet's own injections (MATPOWER's makeBdc:
+    f = b (θf − θt − φ)), in the angle model and through the PTDF with its shift terms."""
+    import pandapower as pp
+    from pandapower.converter.pypower import from_ppc
+
+    from flexnet.blocks.network_ts import ts_demand
+    from flexnet.grid.assets import DATASETS
+    from flexnet.grid.matpower import read_matpower
+
+    mpc = read_matpower(DATASETS / "matpower" / "case118.m")
+    br = mpc["branch"]
+    taps = np.flatnonzero(br[:, 8] != 0)[:2]
+    br[taps, 9] = [8.0, -5.0]
+    ds = ts_from_matpower(mpc, default_rating=500.0)
+    s = flexnet.System(ds.assign_attrs(name="ps118"))
+    r = flexnet.solve(s, formulation=formulation)
+    inj = ts_demand(s) * 0
+    for var, fld in (("gen_p", "gen_bus"), ("load_shed", "load_bus")):
+        inj = inj + r[var].groupby(s.ds[fld].rename("bus")).sum().reindex(
+            bus=s.ds.bus.values, fill_value=0.0)
+    inj = (inj - ts_demand(s)).isel(snapshot=0)
+    ppc_br = br.copy()
+    ppc_br[:, 5] = 9900.0
+    net = from_ppc({"version": "2", "baseMVA": float(mpc["baseMVA"]), "bus": mpc["bus"].copy(),
+                    "gen": mpc["gen"].copy(), "branch": ppc_br}, f_hz=60)
+    net.gen["p_mw"] = 0.0
+    net.ext_grid["in_service"] = True
+    net.load["p_mw"] = 0.0
+    net.sgen.drop(net.sgen.index, inplace=True)
+    p = inj.to_series()
+    for b, v in p.items():  # one net injection per bus, as a static generator
+        pp.create_sgen(net, int(b), p_mw=float(v))
+    pp.rundcpp(net)
+    ref = _branch_key(
+        np.r_[net.line.from_bus, net.trafo.hv_bus], np.r_[net.line.to_bus, net.trafo.lv_bus],
+        np.r_[net.res_line.p_from_mw, net.res_trafo.p_hv_mw])
+    ours = _branch_key(s.ds.line_bus0.values.astype(int), s.ds.line_bus1.values.astype(int),
+                       r["line_flow"].isel(snapshot=0).values).reindex(ref.index)
+    assert abs(float(net.res_ext_grid.p_mw.sum())) < 1e-6  # flexnet's injections balance
+    assert (net.trafo.shift_degree != 0).sum() == 2  # pandapower sees both shifters
+    assert np.abs(ours - ref).max() < 1e-6  # MW

@@ -106,7 +106,8 @@ def add_ts_network(
         b = float(ds.attrs["base_mva"]) / ds.line_x
         dtheta = (take(theta, "bus", ds.line_bus0.values, "line", lines)
                   - take(theta, "bus", ds.line_bus1.values, "line", lines))
-        m.add_constraints(flow - b * dtheta == 0, name="Line-flow-def")
+        shift = b * np.deg2rad(ds.line_shift) if "line_shift" in ds else 0.0
+        m.add_constraints(flow - b * dtheta == -shift, name="Line-flow-def")
         balance = aggregate_vars([*_injection_terms(m, system), (flow, ds.line_bus0, -1.0),
                                   (flow, ds.line_bus1, 1.0)], "bus", buses)
         m.add_constraints(balance == demand, name="Bus-balance")
@@ -154,11 +155,13 @@ def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
     L, P, C = np.concatenate(L, axis=1), np.concatenate(P), np.concatenate(C)
     keep = P >= 0
     L, P, C = L[:, keep], P[keep], C[keep]
-    H = dc_network(system).ptdf_rows(lines)  # line × bus
+    dc = dc_network(system)
+    H = dc.ptdf_rows(lines)  # line × bus
     coef = H[:, P] * C[None, :]  # line × term
     vars3 = np.where((coef[None] != 0) & (L[:, None, :] >= 0), L[:, None, :], -1)
     coef3 = np.where(vars3 >= 0, coef[None], 0.0)
-    const = -(demand.transpose("snapshot", "bus").values @ H.T)
+    const = -(demand.transpose("snapshot", "bus").values @ H.T) \
+        + (H @ dc.shift_injection - dc.shift_flow[lines])[None, :]
     sub = ds.indexes["line"][lines]
     snaps = ds.indexes["snapshot"]
     data = xr.Dataset({"vars": (("snapshot", "line", "_term"), vars3),

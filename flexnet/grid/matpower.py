@@ -238,12 +238,7 @@ def ts_from_matpower(
     br = mpc["branch"]
     off = int((br[:, BR_STATUS] <= 0).sum())
     br = br[br[:, BR_STATUS] > 0]
-    shifted = np.flatnonzero(br[:, SHIFT] != 0) if br.shape[1] > SHIFT else np.array([], int)
-    if shifted.size:
-        i = int(shifted[0])
-        raise DataError(f"line {i + 1} ({int(br[i, F_BUS])}-{int(br[i, T_BUS])}): field 'SHIFT' "
-                        f"is {br[i, SHIFT]:g}°; phase-shifting transformers are not modelled yet "
-                        f"({shifted.size} in this case)")
+    shift = br[:, SHIFT] if br.shape[1] > SHIFT else np.zeros(br.shape[0])
     rating = br[:, RATE_A].copy()
     if (rating <= 0).any():
         if default_rating is None:
@@ -276,6 +271,7 @@ def ts_from_matpower(
             "line_bus1": ("line", br[:, T_BUS].astype(int).astype(str).astype(object)),
             "line_x": ("line", x),
             "line_s_max": ("line", rating),
+            "line_shift": ("line", shift.astype(float)),
             "gen_bus": ("gen", g[:, GEN_BUS].astype(int).astype(str).astype(object)),
             "gen_p_max": ("gen", g[:, PMAX]),
             "gen_p_min": ("gen", np.clip(g[:, PMIN], 0, g[:, PMAX])),

@@ -74,6 +74,9 @@ FIELDS: list[Field] = [
        "series reactance of the DC model (x·tap for a transformer, as MATPOWER's makeBdc; "
        "negative for series compensation)"),
     _f("line_s_max", ["line"], "MW", "pos", "thermal limit of the DC flow"),
+    _f("line_shift", ["line"], "°", "any",
+       "phase shift φ of a phase-shifting transformer: f = b (θ_from − θ_to − φ), as "
+       "MATPOWER's makeBdc", 0.0),
     _f("gen_bus", ["gen"], "", "ref:bus", "connection bus"),
     _f("gen_p_max", ["gen"], "MW", "pos", "maximum output P̄"),
     _f("gen_p_min", ["gen"], "MW", "nonneg", "minimum output P̲ (must-run, no unit commitment)"),
@@ -190,6 +193,7 @@ CEILING = 1e6
 #: physical ranges: field → (low, high, low_open, what); checked after the field's rule
 RANGES: dict[str, tuple[float, float, bool, str]] = {
     "line_x": (1e-6, 1e3, False, "a reactance with |x| in [1e-6, 1e3] p.u."),
+    "line_shift": (-90.0, 90.0, False, "a phase shift in [-90, 90] °"),
     "branch_r": (1e-6, 1e4, False, "a resistance in [1e-6, 1e4] Ω"),
     "branch_x": (1e-6, 1e4, False, "a reactance in [1e-6, 1e4] Ω"),
     "fleet_eta": (0.0, 1.0, True, "an efficiency in (0, 1]"),

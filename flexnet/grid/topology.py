@@ -75,6 +75,10 @@ class DCNetwork:
             raise DataError(f"bus {ds.bus.values[small[0]]!r}: the transmission grid has "
                             f"{n} islands (smallest: {sizes.min()} buses); connect it or split it")
         self.b = float(ds.attrs["base_mva"]) / ds.line_x.values
+        phi = np.deg2rad(ds.line_shift.values) if "line_shift" in ds else np.zeros(self.b.size)
+        #: phase shifters: f = b (Aθ − φ) = PTDF (P + Aᵀ b φ) − b φ; these are the two terms
+        self.shift_flow = self.b * phi
+        self.shift_injection = self.A.T @ self.shift_flow
         self.ref = 0
         self.keep = np.arange(1, self.buses.size)
         self._B = (self.A.T @ sp.diags(self.b) @ self.A).tocsc()
@@ -97,7 +101,8 @@ class DCNetwork:
     def flows(self, injection: xr.DataArray) -> xr.DataArray:
         """Line flows (snapshot, line) in MW for net injections (snapshot, bus) in MW."""
         p = injection.transpose("snapshot", "bus").reindex(bus=self.buses).values
-        f = (self.b[:, None] * (self.A @ self._solve(p.T))).T
+        p = p + self.shift_injection[None, :]
+        f = (self.b[:, None] * (self.A @ self._solve(p.T))).T - self.shift_flow[None, :]
         return xr.DataArray(f, coords=[injection.indexes["snapshot"], self.lines],
                             dims=["snapshot", "line"])
 
@@ -124,8 +129,9 @@ class DCNetwork:
 
 def _key(system: System) -> tuple:
     ds = system.ds
+    shift = ds.line_shift.values.tobytes() if "line_shift" in ds else b""
     return (tuple(ds.indexes["bus"]), tuple(ds.line_bus0.values), tuple(ds.line_bus1.values),
-            ds.line_x.values.tobytes(), float(ds.attrs["base_mva"]))
+            ds.line_x.values.tobytes(), shift, float(ds.attrs["base_mva"]))
 
 
 def dc_network(system: System) -> DCNetwork:
