@@ -12,7 +12,7 @@ SKLEARN_EXTRA := scikit-learn-extra==0.3.0
 # extra pins for test-latest, e.g. make test-latest PIN="highspy==1.15.1"
 PIN ?=
 
-.PHONY: run test test-latest lock lint bench bench-large docs clean
+.PHONY: run test test-latest lock lint bench bench-large bench-ts docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ test-latest:
 	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" $(PIN)
 	.venv-latest/bin/python -m pip list --format=freeze | grep -iE "^(highspy|linopy|xarray|numpy|pandas|dask|scipy)=="
 	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
+
+# PyPSA 1.4 (the peer of bench_ts.py) needs pandas >= 3, which the lock does not have:
+# its own venv, on the same data exported by the benchmark
+.venv-pypsa/.installed:
+	$(PYTHON) -m venv .venv-pypsa
+	.venv-pypsa/bin/python -m pip install -q "pypsa>=1.4,<1.5" psutil
+	touch $@
+
+bench-ts: $(STAMP) .venv-pypsa/.installed
+	$(BIN)/python benchmarks/bench_ts.py
 
 run: $(STAMP)
 	$(BIN)/flexnet run --out results.nc --plots figures

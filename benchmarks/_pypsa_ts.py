@@ -32,9 +32,19 @@ def main(path: str) -> None:
     n = pypsa.Network()
     n.set_snapshots(snaps)
     n.add("Bus", d.bus.values.astype(str), v_nom=1.0)
-    n.add("Line", d.line.values.astype(str), bus0=d.line_bus0.values.astype(str),
-          bus1=d.line_bus1.values.astype(str), x=d.line_x.values / base, r=0.0,
-          s_nom=d.line_s_max.values)
+    # phase shifters as transformers (PyPSA's phase_shift in degrees, MATPOWER's sign
+    # convention; x per unit on s_nom); everything else as lines (x in Ω at v_nom = 1)
+    shift = d.line_shift.values if "line_shift" in d else np.zeros(d.sizes["line"])
+    ln, tr = shift == 0, shift != 0
+    names = d.line.values.astype(str)
+    n.add("Line", names[ln], bus0=d.line_bus0.values.astype(str)[ln],
+          bus1=d.line_bus1.values.astype(str)[ln], x=d.line_x.values[ln] / base, r=0.0,
+          s_nom=d.line_s_max.values[ln])
+    if tr.any():
+        s_nom = d.line_s_max.values[tr]
+        n.add("Transformer", names[tr], bus0=d.line_bus0.values.astype(str)[tr],
+              bus1=d.line_bus1.values.astype(str)[tr], x=d.line_x.values[tr] / base * s_nom,
+              r=0.0, s_nom=s_nom, phase_shift=shift[tr])
     gens = d.gen.values.astype(str)
     p_max = d.gen_p_max.values
     ramp = d.gen_ramp.values
@@ -50,7 +60,7 @@ def main(path: str) -> None:
               p_nom=cap, marginal_cost=0.0,
               p_max_pu=pd.DataFrame(d.wind_p.values / cap, index=snaps,
                                     columns=[f"wind {i}" for i in w]))
-    loads = d.load.values.astype(str)
+    loads = d["load"].values.astype(str)  # d.load is Dataset.load()
     lp = pd.DataFrame(d.load_p.values, index=snaps, columns=loads)
     n.add("Load", loads, bus=d.load_bus.values.astype(str), p_set=lp)
     peak = np.maximum(lp.max().to_numpy(), 1e-6)

@@ -110,3 +110,17 @@ def test_dso_payment_range_over_all_optimal_tso_prices():
     assert lo - tol <= pay <= hi + tol
     assert pay == pytest.approx(lo, rel=1e-6)
     assert hi > lo + 1.0  # not unique on this subcase: 324.5 to 418.2 $
+
+
+def test_lazy_line_limits_reach_the_same_bilevel_optimum():
+    """Lazy lower level (only monitored lines get KKT rows and binaries): the same verified
+    optimum as the whole PTDF lower level, with fewer binaries, and no line overloaded."""
+    s = subcase(("DSO1", "DSO2"), 6)
+    full = flexnet.solve(s, "nested", formulation="ptdf", progress=False).dataset.attrs
+    r = flexnet.solve(s, "nested", formulation="lazy", progress=False)
+    lazy = r.dataset.attrs
+    assert lazy["objective"] == pytest.approx(full["objective"], rel=1e-9)
+    assert lazy["verify_passed"] == 1
+    assert lazy["binaries"] < full["binaries"]
+    assert lazy["monitored_lines"] < s.n("line")
+    assert float(r["line_loading"].max()) <= 1 + 1e-6

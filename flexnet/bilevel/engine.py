@@ -107,6 +107,9 @@ def _as_da(value, con: linopy.Constraint, what: str, name: str) -> xr.DataArray:
         raise DataError(f"lower level: no {what} for constraint {name!r}; pass one "
                         f"(e.g. dual_bounds={{{name!r}: ...}})")
     da = xr.DataArray(value) if not isinstance(value, xr.DataArray) else value
+    # a bound given for every element of a dim fits a constraint on some of them (lazy
+    # line rows): select the constraint's elements instead of widening it
+    da = da.reindex({d: con.labels.indexes[d] for d in da.dims if d in con.labels.indexes})
     return da.broadcast_like(con.labels).astype(float)
 
 

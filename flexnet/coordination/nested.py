@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -51,9 +52,18 @@ from flexnet.bilevel.decompose import (
     solve_by_blocks,
 )
 from flexnet.bilevel.engine import label_vector
-from flexnet.blocks.network_ts import ptdf
-from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
-from flexnet.errors import DataError
+from flexnet.blocks.network_ts import net_injection, ts_demand
+from flexnet.coordination.centralized import (
+    LAZY_FROM_LINES,
+    LAZY_MAX_ROUNDS,
+    LAZY_TOL,
+    _grow,
+    add_ds_side,
+    add_ts_side,
+    objective,
+)
+from flexnet.errors import DataError, SolverError
+from flexnet.grid.topology import dc_network
 from flexnet.results import extract, finalize
 from flexnet.solver import (
     assign_primal,
@@ -132,15 +142,19 @@ def _free_gen_p(m: linopy.Model) -> None:
         m.variables["Gen-p"].update(lower=xr.full_like(m.variables["Gen-p"].lower, -np.inf))
 
 
-def build_nested(system: System, scale: float = 1.0):
-    """Build the single-level MILP; return (model, lower level, DS cost terms)."""
+def build_nested(system: System, scale: float = 1.0, monitored: xr.DataArray | None = None):
+    """Build the single-level MILP; return (model, lower level, DS cost terms).
+
+    ``monitored`` (snapshot, line): only those line limits are lower-level rows (the
+    lazy formulation: fewer KKT rows and binaries); None: every line's."""
     if not (system.has_ts and system.has_ds):
         raise DataError(f"nested scheme needs a transmission system with DSOs; case "
                         f"{system.name!r} has {system.n('bus')} buses and {system.n('dso')} DSOs")
     m = new_model()
     ds_costs = add_ds_side(m, system, reserve=True)
     before = set(m.constraints)
-    ts_costs = add_ts_side(m, system, formulation="ptdf")
+    ts_costs = add_ts_side(m, system, formulation="ptdf" if monitored is None else "lazy",
+                           monitored=monitored)
     ll_cons = [c for c in m.constraints if c not in before]
     ll_vars = [v for v in LL_VARIABLES if v in m.variables]
     terms = [c for c in ts_costs if not isinstance(c, int | float)]
@@ -158,12 +172,14 @@ def build_nested(system: System, scale: float = 1.0):
     return m, ll, ds_costs
 
 
-def kkt_start(system: System, m: linopy.Model, ll, path) -> bool:
+def kkt_start(system: System, m: linopy.Model, ll, path,
+              monitored: xr.DataArray | None = None) -> bool:
     """Write :func:`kkt_start_vector` as a HiGHS solution file (a MIP start)."""
-    return write_start(m, kkt_start_vector(system, m, ll), path)
+    return write_start(m, kkt_start_vector(system, m, ll, monitored), path)
 
 
-def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
+def kkt_start_vector(system: System, m: linopy.Model, ll,
+                     monitored: xr.DataArray | None = None) -> np.ndarray:
     """Write a HiGHS MIP start for the nested MILP from the centralized PTDF optimum.
 
     The centralized LP's TSO dispatch is optimal for the TSO at the centralized PCC
@@ -173,7 +189,7 @@ def kkt_start_vector(system: System, m: linopy.Model, ll) -> np.ndarray:
     """
     from flexnet.coordination.centralized import build_centralized
 
-    mc = build_centralized(system, "ptdf")
+    mc = build_centralized(system, "ptdf" if monitored is None else "lazy", monitored)
     _free_gen_p(mc)  # same lower level as the MILP, so every multiplier sits on a row
     run_highs(mc, scheme="nested/start", system=system)
     Mc = mc.matrices
@@ -220,9 +236,13 @@ def write_start(m: linopy.Model, xs: np.ndarray, path) -> bool:
 
 
 def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.DataArray, dict]:
-    H = ptdf(system)
-    mu = duals["Line-flow-upper"] + duals["Line-flow-lower"]
-    lmp = (duals["System-balance"] + (H * mu).sum("line")).transpose("snapshot", "bus")
+    lam = duals["System-balance"]
+    if "Line-flow-upper" in duals:  # λ + PTDFᵀ μ, by sparse solves (unmonitored lines: μ = 0)
+        mu = (duals["Line-flow-upper"] + duals["Line-flow-lower"]).fillna(0.0)
+        lmp = lam + dc_network(system).ptdf_t(mu)
+    else:
+        lmp = lam + xr.zeros_like(ts_demand(system))
+    lmp = lmp.transpose("snapshot", "bus")
     flex = {f"flex_price_{d}": duals[f"Reserve-{d}-requirement"]
             for d in ("up", "down") if f"Reserve-{d}-requirement" in duals}
     return lmp, flex
@@ -273,8 +293,19 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         ``"blocks"``: most rounds (each: the hours' MILPs and one master).
     parallel, workers, scheduler_address
         ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler).
+    formulation : {"auto", "ptdf", "lazy"} (in ``options``)
+        The lower level is always in PTDF form (compact KKT). ``"lazy"`` (``"auto"`` above
+        2,500 lines): only monitored line limits are lower-level rows, so only they get
+        KKT rows and binaries; the monitored set starts from the centralized lazy solve's
+        and grows by every line the nested plan overloads, until none does (then the
+        reduced lower level's optimum is the full one's).
     """
-    options.pop("formulation", None)  # the lower level always uses PTDF (compact KKT)
+    formulation = options.pop("formulation", None) or "auto"
+    if formulation not in ("auto", "angle", "ptdf", "lazy"):
+        raise ValueError(f"nested: unknown formulation {formulation!r}")
+    lazy = formulation == "lazy" or (formulation == "auto" and system.has_ts
+                                     and system.n("line") > LAZY_FROM_LINES)
+    monitored = _screen(system, options) if lazy else None
     if method not in ("auto", "blocks", "milp"):
         raise ValueError(f"nested: method must be 'auto', 'blocks' or 'milp', not {method!r}")
     if method == "blocks" and (hook is not None or not warm_start):
@@ -288,44 +319,68 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         log.warning("nested: no time_limit given, using %d s (time_limit=None disables it); "
                     "the MIP start makes a time-limited solve return a verified plan",
                     DEFAULT_TIME_LIMIT)
-    scale = 1.0
-    for attempt in range(max_retries + 1):
-        m, ll, ds_costs = build_nested(system, scale)
-        if hook is not None:
-            hook(m)
-        log.info("nested: %d binaries, %d variables, %d constraints",
-                 sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()), m.nvars, m.ncons)
-        if blocks:  # m.matrices flattens the model on every access: do it once here
-            milp = milp_data(m)
-            block = blocks_of(m, "snapshot", milp.vlabels)
-        if blocks and method == "auto" and _lower_level_couples_hours(m, ll, milp, block):
-            log.info("nested: the TSO's rows couple the hours (ramps): its KKT system does "
-                     "not fall apart by hour, so the whole MILP is solved (method='milp')")
-            blocks = False
-        if blocks:
-            by_blocks = _solve_by_blocks(system, m, ll, milp, block, options,
-                                         max_rounds=max_rounds,
-                                         parallel=parallel, workers=workers,
-                                         scheduler_address=scheduler_address, progress=progress)
-            status = by_blocks.status
+    def single_level(monitored: xr.DataArray | None) -> SimpleNamespace:
+        """Build and solve the single level; enlarge the dual bounds ×10 while a Big-M
+        binds (at most ``max_retries`` times)."""
+        use_blocks, scale, by_blocks = blocks, 1.0, None
+        for attempt in range(max_retries + 1):
+            m, ll, ds_costs = build_nested(system, scale, monitored)
+            if hook is not None:
+                hook(m)
+            log.info("nested: %d binaries, %d variables, %d constraints",
+                     sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
+                     m.nvars, m.ncons)
+            if use_blocks:  # m.matrices flattens the model on every access: do it once here
+                milp = milp_data(m)
+                block = blocks_of(m, "snapshot", milp.vlabels)
+            if use_blocks and method == "auto" and _lower_level_couples_hours(m, ll, milp, block):
+                log.info("nested: the TSO's rows couple the hours (ramps): its KKT system "
+                         "does not fall apart by hour, so the whole MILP is solved "
+                         "(method='milp')")
+                use_blocks = False
+            if use_blocks:
+                by_blocks = _solve_by_blocks(system, m, ll, milp, block, options,
+                                             monitored=monitored, max_rounds=max_rounds,
+                                             parallel=parallel, workers=workers,
+                                             scheduler_address=scheduler_address,
+                                             progress=progress)
+                status = by_blocks.status
+            else:
+                with tempfile.TemporaryDirectory(prefix="flexnet-") as tmp:
+                    opts = dict(options)
+                    # the start is only KKT-consistent for the plain model (no hook rows)
+                    if warm_start and hook is None and kkt_start(system, m, ll,
+                                                                 Path(tmp) / "s.sol", monitored):
+                        opts["warmstart_fn"] = Path(tmp) / "s.sol"
+                    status = run_highs(m, scheme="nested", system=system, options=opts)
             binding = binding_bigms(ll)
             if binding.empty or attempt == max_retries:
                 break
             log.warning("nested: %d Big-M bounds binding; enlarging dual bounds x10",
                         len(binding))
             scale *= 10
-            continue
-        with tempfile.TemporaryDirectory(prefix="flexnet-") as tmp:
-            opts = dict(options)
-            # the start is only KKT-consistent for the plain model (no extra hook rows)
-            if warm_start and hook is None and kkt_start(system, m, ll, Path(tmp) / "s.sol"):
-                opts["warmstart_fn"] = Path(tmp) / "s.sol"
-            status = run_highs(m, scheme="nested", system=system, options=opts)
-        binding = binding_bigms(ll)
-        if binding.empty or attempt == max_retries:
+        return SimpleNamespace(m=m, ll=ll, ds_costs=ds_costs, status=status, binding=binding,
+                               scale=scale, blocks=use_blocks, by_blocks=by_blocks)
+
+    lazy_rounds = 0
+    while True:  # one round unless lazy: then until the plan overloads no line
+        lazy_rounds += 1
+        sl = single_level(monitored)
+        if monitored is None or sl.status not in ("optimal", "time_limit", "max_rounds",
+                                                  "stalled"):
             break
-        log.warning("nested: %d Big-M bounds binding; enlarging dual bounds x10", len(binding))
-        scale *= 10
+        s_max = system.ds.line_s_max
+        flow = abs(dc_network(system).flows(net_injection(sl.m, system)))
+        over = flow > s_max * (1 + LAZY_TOL)
+        if not bool((over & ~monitored).any()):
+            break
+        if lazy_rounds >= LAZY_MAX_ROUNDS:
+            raise SolverError(f"nested: lines still overloaded after {LAZY_MAX_ROUNDS} lazy "
+                              "rounds", scheme="nested", status="iteration_limit",
+                              hint="use formulation='ptdf'")
+        monitored = _grow(monitored, flow, s_max, over)
+    m, ll, ds_costs, status, binding = sl.m, sl.ll, sl.ds_costs, sl.status, sl.binding
+    scale, blocks, by_blocks = sl.scale, sl.blocks, sl.by_blocks
     lower = lower_level_lp(ll)  # built once, for verify and the LMP ranges
     check = verify(ll, tol=verify_tol, lp=lower)
     single = {n: d.solution for n, d in ll.duals.items()}
@@ -377,12 +432,25 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
              "dso_payment": dso_payment, "dso_payment_low": pay_low,
              "dso_payment_high": pay_high,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
+             **({"lazy_rounds": lazy_rounds,
+                 "monitored_lines": int(monitored.any("snapshot").sum()),
+                 "monitored_pairs": int(monitored.sum())} if monitored is not None else {}),
              # the upper level's objective (DS costs + payment) and the proven bound on it
              "mip_gap": gap, "mip_objective": upper, "mip_dual_bound": lower, **method_attrs}
     system_cost = float(check["objective_single_level"]) + float(
         sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
     return finalize(res, system, scheme="nested", status=status, objective=system_cost,
                     extra=extra)
+
+
+def _screen(system: System, options: dict[str, Any]) -> xr.DataArray:
+    """The first monitored set: the lines the centralized optimum needs as rows."""
+    from flexnet.coordination.centralized import build_centralized, solve_with_network
+
+    opts = {k: v for k, v in options.items() if k not in ("solver_options", "mip_gap")}
+    _, _, info = solve_with_network(lambda mon: build_centralized(system, "lazy", mon), system,
+                                    "lazy", scheme="nested/screen", options=opts)
+    return info["monitored"]
 
 
 def _in_order(items: list, order: np.ndarray) -> np.ndarray:
@@ -415,11 +483,12 @@ def _pattern(ll, milp: Milp) -> np.ndarray:
 
 
 def _solve_by_blocks(system: System, m: linopy.Model, ll, milp: Milp, block: np.ndarray,
-                     options: dict[str, Any], **kw: Any) -> BlockResult:
+                     options: dict[str, Any], monitored: xr.DataArray | None = None,
+                     **kw: Any) -> BlockResult:
     """Solve the single level hour by hour (:func:`flexnet.bilevel.decompose.solve_by_blocks`)
     from the centralized MIP start and write the best plan onto ``m``."""
     t_call = time.perf_counter()
-    start = kkt_start_vector(system, m, ll)
+    start = kkt_start_vector(system, m, ll, monitored)
     t_solve = time.perf_counter()
     out = solve_by_blocks(milp, block, _pattern(ll, milp), start,
                           # the CLI passes unset options as None
