@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import linopy
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from flexnet import blocks as b
@@ -94,6 +95,7 @@ def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], sys
     ``monitored_lines`` and ``monitored_pairs`` (empty for the other formulations); the
     final set itself is ``info["monitored"]`` (a DataArray, not an attr).
     """
+    custom = solve is not None
     solve = solve or (lambda m: run_highs(m, scheme=scheme, system=system, options=options))
     if formulation != "lazy":
         m = build(None)
@@ -107,9 +109,12 @@ def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], sys
     if monitored is None:
         monitored = xr.DataArray(np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), bool),
                                  coords=[ds.indexes["snapshot"], ds.indexes["line"]])
+    warm = None if custom else _Basis()  # LPs: each round starts from the last one's basis
     for rounds in range(1, LAZY_MAX_ROUNDS + 1):  # noqa: B007 - a few rounds, each a solve
         m = build(monitored)
-        status = solve(m)
+        status = (warm.solve(m, scheme, options) if warm is not None else None) or solve(m)
+        if warm is not None:
+            warm.keep(m)
         flow = abs(dc.flows(net_injection(m, system, pcc=pcc)))
         over = flow > s_max * (1 + LAZY_TOL)
         if status not in _HAS_PLAN or not bool((over & ~monitored).any()):
@@ -122,6 +127,61 @@ def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], sys
     return m, status, {"lazy_rounds": rounds,
                        "monitored_lines": int(monitored.any("snapshot").sum()),
                        "monitored_pairs": int(monitored.sum()), "monitored": monitored}
+
+
+class _Basis:
+    """The last lazy round's HiGHS basis, carried to the next round's model.
+
+    Rounds differ only by added line rows, so the columns are the same and every old row
+    keeps its status (matched by constraint name and coordinates); the new rows start
+    basic (their slacks). That basis stays dual feasible: dual simplex continues from
+    the previous optimum instead of a cold start.
+    """
+
+    def __init__(self) -> None:
+        self.model: linopy.Model | None = None
+
+    def keep(self, m: linopy.Model) -> None:
+        from flexnet.solver import highs_of
+
+        h = highs_of(m)
+        if h is None or not h.getBasis().valid:
+            self.model = None
+            return
+        self.model, self.basis = m, h.getBasis()
+        self.rows = pd.Index(np.asarray(m.matrices.clabels))
+
+    def solve(self, m: linopy.Model, scheme: str, options: dict[str, Any]) -> str | None:
+        """Solve ``m`` warm; None when there is no basis or the warm solve is not optimal
+        (the caller then solves cold, which reports any failure)."""
+        import highspy
+
+        from flexnet.solver import _HIGHS, PersistentLP
+
+        if self.model is None:
+            return None
+        lp = PersistentLP(m, {k: v for k, v in options.items() if k != "warmstart_fn"},
+                          name=scheme)
+        if lp.h.getNumCol() != len(self.basis.col_status):
+            return None
+        old_status = np.array(self.basis.row_status, dtype=object)
+        rows = np.full(int(lp.h.getNumRow()), highspy.HighsBasisStatus.kBasic, dtype=object)
+        for name, con in m.constraints.items():  # a few dozen constraint families
+            new = con.labels.values.ravel()
+            old = (self.model.constraints[name].labels.reindex_like(con.labels, fill_value=-1)
+                   .values.ravel() if name in self.model.constraints else np.full(new.size, -1))
+            keep = (new >= 0) & (old >= 0)
+            rows[lp._clabels.get_indexer(new[keep])] = \
+                old_status[self.rows.get_indexer(old[keep])]
+        basis = highspy.HighsBasis()
+        basis.col_status = list(self.basis.col_status)
+        basis.row_status = list(rows)
+        basis.valid = True
+        if lp.h.setBasis(basis) != highspy.HighsStatus.kOk or lp.run() != "optimal":
+            return None
+        lp.assign(duals=True)
+        _HIGHS[m] = lp.h
+        return "optimal"
 
 
 def _grow(monitored: xr.DataArray, flow: xr.DataArray, s_max: xr.DataArray,

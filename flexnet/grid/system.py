@@ -64,7 +64,7 @@ def _fill_defaults(ds: xr.Dataset) -> xr.Dataset:
     for f in FIELDS:
         if f.name in ds or f.default is None:
             continue
-        if any(d not in ds.dims for d in f.dims) and f.dims != ("snapshot",):
+        if any(d not in ds.dims for d in f.dims):
             continue
         if isinstance(f.default, str) and f.default.startswith("="):
             src = f.default[1:]
