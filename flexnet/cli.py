@@ -55,7 +55,7 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver")
     g.add_argument("--formulation", choices=["auto", "angle", "ptdf", "lazy"], default="auto",
                    help="TS DC network formulation (default auto: lazy line limits above "
-                        "1,000 lines where the scheme supports them, else angle)")
+                        "1,500 lines where the scheme supports them, else angle)")
     g.add_argument("--time-limit", type=_positive(float), help="HiGHS time limit in seconds")
     g.add_argument("--mip-gap", type=_fraction, help="relative MIP gap for MILP schemes")
     g.add_argument("--threads", type=_positive(int), help="HiGHS threads")

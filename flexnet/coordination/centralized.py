@@ -40,7 +40,7 @@ def add_ds_side(m: linopy.Model, system: System, *, reserve: bool,
 
 #: systems with more lines than this use the lazy formulation under ``formulation="auto"``
 #: (the measured crossover, benchmarks/README.md "bench_ts.py --sweep")
-LAZY_FROM_LINES = 1000
+LAZY_FROM_LINES = 1500
 #: a line is violated when |f| > F̄ (1 + LAZY_TOL)
 LAZY_TOL = 1e-6
 #: constraint-generation rounds before giving up (each adds every violated pair)

@@ -295,7 +295,7 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler).
     formulation : {"auto", "ptdf", "lazy"} (in ``options``)
         The lower level is always in PTDF form (compact KKT). ``"lazy"`` (``"auto"`` above
-        1,000 lines): only monitored line limits are lower-level rows, so only they get
+        1,500 lines): only monitored line limits are lower-level rows, so only they get
         KKT rows and binaries; the monitored set starts from the centralized lazy solve's
         and grows by every line the nested plan overloads, until none does (then the
         reduced lower level's optimum is the full one's).
