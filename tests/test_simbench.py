@@ -91,7 +91,7 @@ def test_a_simbench_mv_feeder_matches_pandapower_ac():
     assert np.abs(v.loc[ids].to_numpy() - ref).max() < 0.01
 
 
-def test_any_day_solves_with_one_mv_grid():
+def test_any_day_solves_with_one_mv_grid(tmp_path):
     from flexnet.grid.simbench import simbench_system
 
     s = simbench_system("2016-07-01", mv=["1-MV-semiurb--0-sw"], assets=None)
@@ -101,6 +101,8 @@ def test_any_day_solves_with_one_mv_grid():
     r = flexnet.solve(s)
     assert r.dataset.attrs["status"] == "optimal"
     assert float(r.summary().loc["shed_energy_mwh"].iloc[0]) == 0.0
+    r.to_netcdf(tmp_path / "r.nc")  # the file carries the system, day included
+    assert flexnet.read_result(tmp_path / "r.nc").system.ds.attrs["day"] == "2016-07-01"
 
 
 @pytest.mark.parametrize(("day", "match"), [("2017-03-01", "cover 2016-01-01 to 2016-12-31"),
@@ -124,6 +126,6 @@ def test_cli_runs_the_simbench_case(tmp_path, scheme):
     from flexnet.cli import main
 
     out = tmp_path / "r.nc"
-    assert main(["run", "simbench", "--day", "2016-10-03", "--scheme", scheme,
-                 "--out", str(out), "-q"]) == 0
+    assert main(["-q", "run", "simbench", "--day", "2016-10-03", "--scheme", scheme,
+                 "--out", str(out)]) == 0
     assert flexnet.read_result(out).dataset.attrs["status"] == "optimal"

@@ -217,7 +217,9 @@ ATTR_RANGES: dict[str, tuple[float, float, bool]] = {
 
 #: attributes a system may carry besides :data:`GLOBAL_ATTRS` (free text, CF metadata)
 TEXT_ATTRS = ("description", "source", "title", "history", "comment", "references",
-              "institution", "Conventions", "created", "flexnet_version")
+              "institution", "Conventions", "created", "flexnet_version",
+              # the day a case with a profile year was built for (simbench)
+              "day")
 
 _BY_NAME = {f.name: f for f in FIELDS}
 
