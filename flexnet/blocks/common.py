@@ -86,17 +86,9 @@ def aggregate_vars(
     """
     from linopy.expressions import LinearExpression
 
-    labels, pos, coef = [], [], []
     model = terms[0][0].model
     snaps = terms[0][0].labels.indexes["snapshot"]
-    for var, owner, sign in terms:
-        el = owner.dims[0]
-        labels.append(var.labels.transpose("snapshot", el).values)
-        pos.append(index.get_indexer(np.asarray(owner.values)))
-        coef.append(np.full(owner.size, float(sign)))
-    L, P, C = np.concatenate(labels, axis=1), np.concatenate(pos), np.concatenate(coef)
-    keep = P >= 0
-    L, P, C = L[:, keep], P[keep], C[keep]
+    L, P, C = term_columns(terms, index)
     order = np.argsort(P, kind="stable")
     L, P, C = L[:, order], P[order], C[order]
     start = np.r_[True, P[1:] != P[:-1]] if P.size else np.zeros(0, bool)
@@ -110,6 +102,22 @@ def aggregate_vars(
                        "coeffs": (("snapshot", target, "_term"), coef3)},
                       coords={"snapshot": snaps, target: index})
     return LinearExpression(data, model)
+
+
+def term_columns(terms: list[tuple[linopy.Variable, xr.DataArray, float]],
+                 index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (var, owner, sign) terms as flat columns: variable labels (snapshot × entry),
+    each entry's position in ``index`` and its sign; entries owned outside ``index`` are
+    dropped."""
+    labels, pos, coef = [], [], []
+    for var, owner, sign in terms:
+        el = owner.dims[0]
+        labels.append(var.labels.transpose("snapshot", el).values)
+        pos.append(index.get_indexer(np.asarray(owner.values)))
+        coef.append(np.full(owner.size, float(sign)))
+    L, P, C = np.concatenate(labels, axis=1), np.concatenate(pos), np.concatenate(coef)
+    keep = P >= 0
+    return L[:, keep], P[keep], C[keep]
 
 
 def identity(index: pd.Index, dim: str) -> xr.DataArray:

@@ -8,7 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 
-from flexnet.blocks.common import TS_INJECTIONS, aggregate_vars, coords, identity, take
+from flexnet.blocks.common import (
+    TS_INJECTIONS,
+    aggregate_vars,
+    coords,
+    identity,
+    take,
+    term_columns,
+)
 from flexnet.grid.topology import dc_network, incidence
 
 if TYPE_CHECKING:
@@ -145,16 +152,7 @@ def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
     from linopy.expressions import LinearExpression
 
     ds = system.ds
-    buses = ds.indexes["bus"]
-    L, P, C = [], [], []
-    for var, owner, sign in _injection_terms(m, system):
-        el = owner.dims[0]
-        L.append(var.labels.transpose("snapshot", el).values)
-        P.append(buses.get_indexer(np.asarray(owner.values)))
-        C.append(np.full(owner.size, float(sign)))
-    L, P, C = np.concatenate(L, axis=1), np.concatenate(P), np.concatenate(C)
-    keep = P >= 0
-    L, P, C = L[:, keep], P[keep], C[keep]
+    L, P, C = term_columns(_injection_terms(m, system), ds.indexes["bus"])
     dc = dc_network(system)
     H = dc.ptdf_rows(lines)  # line × bus
     coef = H[:, P] * C[None, :]  # line × term

@@ -47,8 +47,9 @@ LAZY_TOL = 1e-6
 LAZY_MAX_ROUNDS = 30
 
 
-#: statuses with a plan whose flows can be checked (nested's decomposition has its own)
-_HAS_PLAN = ("optimal", "time_limit", "max_rounds", "stalled")
+#: statuses with a plan whose flows can be checked (max_rounds, stalled: nested's
+#: hour-by-hour decomposition)
+HAS_PLAN = ("optimal", "time_limit", "max_rounds", "stalled")
 
 
 def resolve_formulation(formulation: str, system: System, scheme: str = "centralized",
@@ -83,10 +84,11 @@ def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], sys
     ``build(monitored)`` builds the model; ``monitored`` is None except for the ``lazy``
     formulation, where it says which (hour, line) limits are rows. Lazy is constraint
     generation: solve with the monitored limits (none at first), compute every line's flow
-    from the solved injections (:meth:`~flexnet.grid.topology.DCNetwork.flows`), add every
-    violated (hour, line) and — to save rounds — that line in the hours it is loaded
-    ≥ 95 %, and solve again until no limit is violated. Each model is a relaxation of the
-    full one and the last is feasible for it, so the last optimum is the full optimum.
+    from the solved injections (:meth:`~flexnet.grid.topology.DCNetwork.flows`), monitor
+    every violated line in every hour (:func:`grow_monitored`), and solve again — from
+    the previous round's basis — until no limit is violated. Each model is a relaxation
+    of the full one and the last is feasible for it, so the last optimum is the full
+    optimum.
 
     ``monitored`` is the first round's set (default none: a copper plate first);
     ``solve(m)`` replaces :func:`~flexnet.solver.run_highs` (the nested scheme's MILP).
@@ -100,26 +102,21 @@ def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], sys
     if formulation != "lazy":
         m = build(None)
         return m, solve(m), {}
-    from flexnet.blocks.network_ts import net_injection
-    from flexnet.grid.topology import dc_network
-
     ds = system.ds
-    dc = dc_network(system)
-    s_max = ds.line_s_max
     if monitored is None:
         monitored = xr.DataArray(np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), bool),
                                  coords=[ds.indexes["snapshot"], ds.indexes["line"]])
     warm = None if custom else _Basis()  # LPs: each round starts from the last one's basis
     for rounds in range(1, LAZY_MAX_ROUNDS + 1):  # noqa: B007 - a few rounds, each a solve
         m = build(monitored)
-        status = (warm.solve(m, scheme, options) if warm is not None else None) or solve(m)
+        h = warm.solve(m, scheme, options) if warm is not None else None
+        status = "optimal" if h is not None else solve(m)
         if warm is not None:
-            warm.keep(m)
-        flow = abs(dc.flows(net_injection(m, system, pcc=pcc)))
-        over = flow > s_max * (1 + LAZY_TOL)
-        if status not in _HAS_PLAN or not bool((over & ~monitored).any()):
+            warm.keep(m, h)
+        over = new_overloads(m, system, monitored, pcc) if status in HAS_PLAN else None
+        if over is None:
             break
-        monitored = _grow(monitored, flow, s_max, over)
+        monitored = grow_monitored(monitored, over)
     else:
         raise SolverError(f"lazy line limits: still violated after {LAZY_MAX_ROUNDS} rounds",
                           scheme=scheme, status="iteration_limit",
@@ -141,22 +138,24 @@ class _Basis:
     def __init__(self) -> None:
         self.model: linopy.Model | None = None
 
-    def keep(self, m: linopy.Model) -> None:
+    def keep(self, m: linopy.Model, h: Any = None) -> None:
+        """Keep ``m``'s optimal basis (from ``h``, or its last :func:`run_highs`)."""
         from flexnet.solver import highs_of
 
-        h = highs_of(m)
+        h = h if h is not None else highs_of(m)
         if h is None or not h.getBasis().valid:
             self.model = None
             return
         self.model, self.basis = m, h.getBasis()
         self.rows = pd.Index(np.asarray(m.matrices.clabels))
 
-    def solve(self, m: linopy.Model, scheme: str, options: dict[str, Any]) -> str | None:
-        """Solve ``m`` warm; None when there is no basis or the warm solve is not optimal
-        (the caller then solves cold, which reports any failure)."""
+    def solve(self, m: linopy.Model, scheme: str, options: dict[str, Any]) -> Any:
+        """Solve ``m`` warm and write its solution and duals onto it; return the HiGHS
+        object, or None when there is no basis or the warm solve is not optimal (the
+        caller then solves cold, which reports any failure)."""
         import highspy
 
-        from flexnet.solver import _HIGHS, PersistentLP
+        from flexnet.solver import PersistentLP
 
         if self.model is None:
             return None
@@ -171,8 +170,7 @@ class _Basis:
             old = (self.model.constraints[name].labels.reindex_like(con.labels, fill_value=-1)
                    .values.ravel() if name in self.model.constraints else np.full(new.size, -1))
             keep = (new >= 0) & (old >= 0)
-            rows[lp._clabels.get_indexer(new[keep])] = \
-                old_status[self.rows.get_indexer(old[keep])]
+            rows[lp.rows(name)[keep]] = old_status[self.rows.get_indexer(old[keep])]
         basis = highspy.HighsBasis()
         basis.col_status = list(self.basis.col_status)
         basis.row_status = list(rows)
@@ -180,12 +178,22 @@ class _Basis:
         if lp.h.setBasis(basis) != highspy.HighsStatus.kOk or lp.run() != "optimal":
             return None
         lp.assign(duals=True)
-        _HIGHS[m] = lp.h
-        return "optimal"
+        return lp.h
 
 
-def _grow(monitored: xr.DataArray, flow: xr.DataArray, s_max: xr.DataArray,
-          over: xr.DataArray) -> xr.DataArray:
+def new_overloads(m: linopy.Model, system: System, monitored: xr.DataArray,
+                  pcc: xr.DataArray | None = None) -> xr.DataArray | None:
+    """The (hour, line) pairs over their limit at ``m``'s solution — all of them, as a
+    mask — if any is not monitored yet; else None (the lazy rounds are done)."""
+    from flexnet.blocks.network_ts import net_injection
+    from flexnet.grid.topology import dc_network
+
+    flow = abs(dc_network(system).flows(net_injection(m, system, pcc=pcc)))
+    over = flow > system.ds.line_s_max * (1 + LAZY_TOL)
+    return over if bool((over & ~monitored).any()) else None
+
+
+def grow_monitored(monitored: xr.DataArray, over: xr.DataArray) -> xr.DataArray:
     """The next monitored set: a line violated in any hour is monitored in every hour.
     (Only the violated hours was tried: on degenerate dispatches, e.g. case1354pegase,
     each round's optimal vertex overloads other hours of the same lines, > 30 rounds.)"""

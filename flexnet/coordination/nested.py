@@ -52,14 +52,15 @@ from flexnet.bilevel.decompose import (
     solve_by_blocks,
 )
 from flexnet.bilevel.engine import label_vector
-from flexnet.blocks.network_ts import net_injection, ts_demand
+from flexnet.blocks.network_ts import ts_demand
 from flexnet.coordination.centralized import (
+    HAS_PLAN,
     LAZY_FROM_LINES,
     LAZY_MAX_ROUNDS,
-    LAZY_TOL,
-    _grow,
     add_ds_side,
     add_ts_side,
+    grow_monitored,
+    new_overloads,
     objective,
 )
 from flexnet.errors import DataError, SolverError
@@ -366,19 +367,16 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
     while True:  # one round unless lazy: then until the plan overloads no line
         lazy_rounds += 1
         sl = single_level(monitored)
-        if monitored is None or sl.status not in ("optimal", "time_limit", "max_rounds",
-                                                  "stalled"):
+        if monitored is None or sl.status not in HAS_PLAN:
             break
-        s_max = system.ds.line_s_max
-        flow = abs(dc_network(system).flows(net_injection(sl.m, system)))
-        over = flow > s_max * (1 + LAZY_TOL)
-        if not bool((over & ~monitored).any()):
+        over = new_overloads(sl.m, system, monitored)
+        if over is None:
             break
         if lazy_rounds >= LAZY_MAX_ROUNDS:
             raise SolverError(f"nested: lines still overloaded after {LAZY_MAX_ROUNDS} lazy "
                               "rounds", scheme="nested", status="iteration_limit",
                               hint="use formulation='ptdf'")
-        monitored = _grow(monitored, flow, s_max, over)
+        monitored = grow_monitored(monitored, over)
     m, ll, ds_costs, status, binding = sl.m, sl.ll, sl.ds_costs, sl.status, sl.binding
     scale, blocks, by_blocks = sl.scale, sl.blocks, sl.by_blocks
     lower = lower_level_lp(ll)  # built once, for verify and the LMP ranges
