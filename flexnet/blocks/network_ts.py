@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
     from flexnet.grid.system import System
 
-__all__ = ["add_ts_network", "incidence", "line_flows_ptdf", "ptdf", "ptdf_lmp", "ts_demand"]
+__all__ = ["add_ts_network", "incidence", "line_flows_ptdf", "net_injection", "ptdf", "ptdf_lmp",
+           "ptdf_prices", "ts_demand"]
 
 
 def _reference_buses(system: System) -> np.ndarray:
@@ -89,7 +90,8 @@ def add_ts_network(
         factorization (:mod:`flexnet.grid.topology`), never a dense line × bus matrix
         in the model's arrays beyond the rows used.
         ``lazy``: ``ptdf`` with line rows only where ``monitored`` is True (constraint
-        generation, :func:`solve_lazy` adds the violated ones and re-solves).
+        generation: :func:`flexnet.coordination.centralized.lazy_rounds` adds the violated
+        ones and re-solves).
     load : DataArray, optional
         TS demand (snapshot, load) overriding the forecast.
     pcc : DataArray, optional
@@ -129,7 +131,7 @@ def add_ts_network(
             monitored = xr.DataArray(True, coords=[ds.indexes["snapshot"], ds.indexes["line"]])
         elif monitored is None:
             raise ValueError("formulation 'lazy' needs 'monitored' (solve it with "
-                             "flexnet.coordination.centralized.solve_with_network)")
+                             "flexnet.coordination.centralized.solve_lazy)")
         mon = monitored.transpose("snapshot", "line").reindex(line=ds.indexes["line"],
                                                              fill_value=False)
         lines = np.flatnonzero(mon.values.any(axis=0))
@@ -172,12 +174,18 @@ def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
 def ptdf_lmp(m: linopy.Model, system: System) -> xr.DataArray:
     """Recover LMPs (snapshot, bus) from the duals of a PTDF model: λ + PTDFᵀ(μ↑ + μ↓)
     (unmonitored lines of a lazy model have no row and μ = 0)."""
-    lam = m.constraints["System-balance"].dual
-    mu = (m.constraints["Line-flow-upper"].dual + m.constraints["Line-flow-lower"].dual) \
-        if "Line-flow-upper" in m.constraints else None
+    c = m.constraints
+    mu = (c["Line-flow-upper"].dual + c["Line-flow-lower"].dual
+          if "Line-flow-upper" in c else None)
+    return ptdf_prices(system, c["System-balance"].dual, mu)
+
+
+def ptdf_prices(system: System, lam: xr.DataArray, mu: xr.DataArray | None) -> xr.DataArray:
+    """LMPs (snapshot, bus) = λ + PTDFᵀ μ from the system-balance dual λ (snapshot) and the
+    line duals μ = μ↑ + μ↓ (snapshot, line; lines without a row, or None: μ = 0), by
+    sparse solves."""
     if mu is None:
         return (lam + xr.zeros_like(ts_demand(system))).transpose("snapshot", "bus")
-    mu = mu.rename({mu.dims[-1]: "line"}) if "line" not in mu.dims else mu
     return (lam + dc_network(system).ptdf_t(mu.fillna(0.0))).transpose("snapshot", "bus")
 
 

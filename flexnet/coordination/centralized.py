@@ -75,55 +75,79 @@ def resolve_formulation(formulation: str, system: System, scheme: str = "central
 
 def solve_with_network(build: Callable[[xr.DataArray | None], linopy.Model], system: System,
                        formulation: str, *, scheme: str, options: dict[str, Any],
-                       pcc: xr.DataArray | None = None,
-                       monitored: xr.DataArray | None = None,
-                       solve: Callable[[linopy.Model], str] | None = None,
-                       ) -> tuple[linopy.Model, str, dict]:
+                       pcc: xr.DataArray | None = None) -> tuple[linopy.Model, str, dict]:
     """Build and solve a model that contains the TS network.
 
     ``build(monitored)`` builds the model; ``monitored`` is None except for the ``lazy``
-    formulation, where it says which (hour, line) limits are rows. Lazy is constraint
-    generation: solve with the monitored limits (none at first), compute every line's flow
-    from the solved injections (:meth:`~flexnet.grid.topology.DCNetwork.flows`), monitor
-    every violated line in every hour (:func:`grow_monitored`), and solve again — from
-    the previous round's basis — until no limit is violated. Each model is a relaxation
-    of the full one and the last is feasible for it, so the last optimum is the full
-    optimum.
-
-    ``monitored`` is the first round's set (default none: a copper plate first);
-    ``solve(m)`` replaces :func:`~flexnet.solver.run_highs` (the nested scheme's MILP).
+    formulation (:func:`solve_lazy`), where it says which (hour, line) limits are rows.
 
     Returns the model, its status and the attrs ``lazy_rounds`` (solves),
-    ``monitored_lines`` and ``monitored_pairs`` (empty for the other formulations); the
-    final set itself is ``info["monitored"]`` (a DataArray, not an attr).
+    ``monitored_lines`` and ``monitored_pairs`` (empty for the other formulations).
     """
-    custom = solve is not None
-    solve = solve or (lambda m: run_highs(m, scheme=scheme, system=system, options=options))
     if formulation != "lazy":
         m = build(None)
-        return m, solve(m), {}
+        return m, run_highs(m, scheme=scheme, system=system, options=options), {}
+    m, status, info, _ = solve_lazy(build, system, scheme=scheme, options=options, pcc=pcc)
+    return m, status, info
+
+
+def solve_lazy(build: Callable[[xr.DataArray], linopy.Model], system: System, *,
+               scheme: str, options: dict[str, Any], pcc: xr.DataArray | None = None,
+               ) -> tuple[linopy.Model, str, dict, xr.DataArray]:
+    """An LP with lazy line limits (:func:`lazy_rounds`), each round from the previous
+    round's HiGHS basis (:class:`_Basis`). Returns the model, its status, the attrs and
+    the final monitored set."""
+    warm = _Basis()
+
+    def step(monitored: xr.DataArray) -> tuple[linopy.Model, str, linopy.Model]:
+        m = build(monitored)
+        h = warm.solve(m, scheme, options)
+        status = "optimal" if h is not None else run_highs(m, scheme=scheme, system=system,
+                                                          options=options)
+        warm.keep(m, h)
+        return m, status, m
+
+    return lazy_rounds(step, system, scheme=scheme, pcc=pcc, hint="use formulation='angle'")
+
+
+def lazy_rounds(step: Callable[[xr.DataArray], tuple[linopy.Model, str, Any]], system: System,
+                *, scheme: str, hint: str, monitored: xr.DataArray | None = None,
+                pcc: xr.DataArray | None = None) -> tuple[Any, str, dict, xr.DataArray]:
+    """Constraint generation on line limits.
+
+    ``step(monitored)`` builds and solves a model whose line limits are rows only where
+    ``monitored`` (snapshot, line) is True and returns (model, status, anything). Start
+    with ``monitored`` (default none: a copper plate first), compute every line's flow
+    from the solved injections (:meth:`~flexnet.grid.topology.DCNetwork.flows`), monitor
+    every violated line in every hour, and step again until no limit is violated. Each
+    model is a relaxation of the full one and the last is feasible for it, so the last
+    optimum is the full optimum.
+
+    Returns the last step's third value, its status, the attrs ``lazy_rounds`` (steps),
+    ``monitored_lines`` and ``monitored_pairs``, and the final monitored set.
+
+    Raises
+    ------
+    SolverError
+        If lines are still violated after :data:`LAZY_MAX_ROUNDS` steps (``hint`` says
+        what to do instead).
+    """
     ds = system.ds
     if monitored is None:
         monitored = xr.DataArray(np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), bool),
                                  coords=[ds.indexes["snapshot"], ds.indexes["line"]])
-    warm = None if custom else _Basis()  # LPs: each round starts from the last one's basis
-    for rounds in range(1, LAZY_MAX_ROUNDS + 1):  # noqa: B007 - a few rounds, each a solve
-        m = build(monitored)
-        h = warm.solve(m, scheme, options) if warm is not None else None
-        status = "optimal" if h is not None else solve(m)
-        if warm is not None:
-            warm.keep(m, h)
-        over = new_overloads(m, system, monitored, pcc) if status in HAS_PLAN else None
+    for rounds in range(1, LAZY_MAX_ROUNDS + 1):
+        m, status, out = step(monitored)
+        over = _new_overloads(m, system, monitored, pcc) if status in HAS_PLAN else None
         if over is None:
-            break
-        monitored = grow_monitored(monitored, over)
-    else:
-        raise SolverError(f"lazy line limits: still violated after {LAZY_MAX_ROUNDS} rounds",
-                          scheme=scheme, status="iteration_limit",
-                          hint="use formulation='angle'")
-    return m, status, {"lazy_rounds": rounds,
-                       "monitored_lines": int(monitored.any("snapshot").sum()),
-                       "monitored_pairs": int(monitored.sum()), "monitored": monitored}
+            return out, status, {"lazy_rounds": rounds,
+                                 "monitored_lines": int(monitored.any("snapshot").sum()),
+                                 "monitored_pairs": int(monitored.sum())}, monitored
+        # a line violated in any hour is monitored in every hour: only the violated hours
+        # took > 30 rounds on case1354pegase (each optimal vertex overloaded other hours)
+        monitored = monitored | over.any("snapshot").broadcast_like(monitored)
+    raise SolverError(f"{scheme}: lines still overloaded after {LAZY_MAX_ROUNDS} lazy rounds",
+                      scheme=scheme, status="iteration_limit", hint=hint)
 
 
 class _Basis:
@@ -138,7 +162,7 @@ class _Basis:
     def __init__(self) -> None:
         self.model: linopy.Model | None = None
 
-    def keep(self, m: linopy.Model, h: Any = None) -> None:
+    def keep(self, m: linopy.Model, h: Any) -> None:
         """Keep ``m``'s optimal basis (from ``h``, or its last :func:`run_highs`)."""
         from flexnet.solver import highs_of
 
@@ -181,8 +205,8 @@ class _Basis:
         return lp.h
 
 
-def new_overloads(m: linopy.Model, system: System, monitored: xr.DataArray,
-                  pcc: xr.DataArray | None = None) -> xr.DataArray | None:
+def _new_overloads(m: linopy.Model, system: System, monitored: xr.DataArray,
+                   pcc: xr.DataArray | None = None) -> xr.DataArray | None:
     """The (hour, line) pairs over their limit at ``m``'s solution — all of them, as a
     mask — if any is not monitored yet; else None (the lazy rounds are done)."""
     from flexnet.blocks.network_ts import net_injection
@@ -191,13 +215,6 @@ def new_overloads(m: linopy.Model, system: System, monitored: xr.DataArray,
     flow = abs(dc_network(system).flows(net_injection(m, system, pcc=pcc)))
     over = flow > system.ds.line_s_max * (1 + LAZY_TOL)
     return over if bool((over & ~monitored).any()) else None
-
-
-def grow_monitored(monitored: xr.DataArray, over: xr.DataArray) -> xr.DataArray:
-    """The next monitored set: a line violated in any hour is monitored in every hour.
-    (Only the violated hours was tried: on degenerate dispatches, e.g. case1354pegase,
-    each round's optimal vertex overloads other hours of the same lines, > 30 rounds.)"""
-    return monitored | over.any("snapshot").broadcast_like(monitored)
 
 
 def add_ts_side(m: linopy.Model, system: System, *, formulation: str, pcc=None,
@@ -251,7 +268,6 @@ def solve_centralized(system: System, *, formulation: str = "auto",
     m, status, info = solve_with_network(build, system, formulation, scheme="centralized",
                                          options=options)
     res = extract(m, system)
-    info.pop("monitored", None)
     return finalize(res, system, scheme="centralized", status=status,
                     objective=float(m.objective.value),
                     extra={"formulation": formulation, **info})

@@ -52,19 +52,15 @@ from flexnet.bilevel.decompose import (
     solve_by_blocks,
 )
 from flexnet.bilevel.engine import label_vector
-from flexnet.blocks.network_ts import ts_demand
+from flexnet.blocks.network_ts import ptdf_prices
 from flexnet.coordination.centralized import (
-    HAS_PLAN,
     LAZY_FROM_LINES,
-    LAZY_MAX_ROUNDS,
     add_ds_side,
     add_ts_side,
-    grow_monitored,
-    new_overloads,
+    lazy_rounds,
     objective,
 )
-from flexnet.errors import DataError, SolverError
-from flexnet.grid.topology import dc_network
+from flexnet.errors import DataError
 from flexnet.results import extract, finalize
 from flexnet.solver import (
     assign_primal,
@@ -237,13 +233,9 @@ def write_start(m: linopy.Model, xs: np.ndarray, path) -> bool:
 
 
 def _prices(ll, system: System, duals: dict[str, xr.DataArray]) -> tuple[xr.DataArray, dict]:
-    lam = duals["System-balance"]
-    if "Line-flow-upper" in duals:  # λ + PTDFᵀ μ, by sparse solves (unmonitored lines: μ = 0)
-        mu = (duals["Line-flow-upper"] + duals["Line-flow-lower"]).fillna(0.0)
-        lmp = lam + dc_network(system).ptdf_t(mu)
-    else:
-        lmp = lam + xr.zeros_like(ts_demand(system))
-    lmp = lmp.transpose("snapshot", "bus")
+    mu = (duals["Line-flow-upper"] + duals["Line-flow-lower"]
+          if "Line-flow-upper" in duals else None)
+    lmp = ptdf_prices(system, duals["System-balance"], mu)
     flex = {f"flex_price_{d}": duals[f"Reserve-{d}-requirement"]
             for d in ("up", "down") if f"Reserve-{d}-requirement" in duals}
     return lmp, flex
@@ -306,7 +298,6 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         raise ValueError(f"nested: unknown formulation {formulation!r}")
     lazy = formulation == "lazy" or (formulation == "auto" and system.has_ts
                                      and system.n("line") > LAZY_FROM_LINES)
-    monitored = _screen(system, options) if lazy else None
     if method not in ("auto", "blocks", "milp"):
         raise ValueError(f"nested: method must be 'auto', 'blocks' or 'milp', not {method!r}")
     if method == "blocks" and (hook is not None or not warm_start):
@@ -363,20 +354,16 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         return SimpleNamespace(m=m, ll=ll, ds_costs=ds_costs, status=status, binding=binding,
                                scale=scale, blocks=use_blocks, by_blocks=by_blocks)
 
-    lazy_rounds = 0
-    while True:  # one round unless lazy: then until the plan overloads no line
-        lazy_rounds += 1
+    def step(monitored: xr.DataArray) -> tuple[linopy.Model, str, SimpleNamespace]:
         sl = single_level(monitored)
-        if monitored is None or sl.status not in HAS_PLAN:
-            break
-        over = new_overloads(sl.m, system, monitored)
-        if over is None:
-            break
-        if lazy_rounds >= LAZY_MAX_ROUNDS:
-            raise SolverError(f"nested: lines still overloaded after {LAZY_MAX_ROUNDS} lazy "
-                              "rounds", scheme="nested", status="iteration_limit",
-                              hint="use formulation='ptdf'")
-        monitored = grow_monitored(monitored, over)
+        return sl.m, sl.status, sl
+
+    if lazy:  # from the centralized optimum's lines, until the plan overloads none
+        sl, _, lazy_info, _ = lazy_rounds(step, system, scheme="nested",
+                                          hint="use formulation='ptdf'",
+                                          monitored=_screen(system, options))
+    else:
+        sl, lazy_info = single_level(None), {}
     m, ll, ds_costs, status, binding = sl.m, sl.ll, sl.ds_costs, sl.status, sl.binding
     scale, blocks, by_blocks = sl.scale, sl.blocks, sl.by_blocks
     lower = lower_level_lp(ll)  # built once, for verify and the LMP ranges
@@ -430,9 +417,7 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
              "dso_payment": dso_payment, "dso_payment_low": pay_low,
              "dso_payment_high": pay_high,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
-             **({"lazy_rounds": lazy_rounds,
-                 "monitored_lines": int(monitored.any("snapshot").sum()),
-                 "monitored_pairs": int(monitored.sum())} if monitored is not None else {}),
+             **lazy_info,
              # the upper level's objective (DS costs + payment) and the proven bound on it
              "mip_gap": gap, "mip_objective": upper, "mip_dual_bound": lower, **method_attrs}
     system_cost = float(check["objective_single_level"]) + float(
@@ -443,12 +428,11 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
 
 def _screen(system: System, options: dict[str, Any]) -> xr.DataArray:
     """The first monitored set: the lines the centralized optimum needs as rows."""
-    from flexnet.coordination.centralized import build_centralized, solve_with_network
+    from flexnet.coordination.centralized import build_centralized, solve_lazy
 
     opts = {k: v for k, v in options.items() if k not in ("solver_options", "mip_gap")}
-    _, _, info = solve_with_network(lambda mon: build_centralized(system, "lazy", mon), system,
-                                    "lazy", scheme="nested/screen", options=opts)
-    return info["monitored"]
+    return solve_lazy(lambda mon: build_centralized(system, "lazy", mon), system,
+                      scheme="nested/screen", options=opts)[3]
 
 
 def _in_order(items: list, order: np.ndarray) -> np.ndarray:

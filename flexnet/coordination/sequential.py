@@ -84,7 +84,6 @@ def solve_sequential(system: System, *, formulation: str = "auto",
     if not system.has_ds:  # nothing to coordinate: the TSO market alone
         m, status, info = solve_with_network(_tso_model(system, formulation), system,
                                              formulation, scheme="sequential", options=options)
-        info.pop("monitored", None)
         return finalize(extract(m, system), system, scheme="sequential", status=status,
                         objective=float(m.objective.value), extra=info)
     # 1. DSO forecast on a copper plate at the retail price
@@ -99,7 +98,6 @@ def solve_sequential(system: System, *, formulation: str = "auto",
         m2, status, info = solve_with_network(_tso_model(system, formulation, p0), system,
                                               formulation, scheme="sequential/tso",
                                               options=options, pcc=p0)
-        info.pop("monitored", None)
         extra.update(info)
         ts_res = extract(m2, system, pcc_fixed=p0)
         lmp = ts_res["bus_lmp"].sel(bus=ds.dso_bus.values).rename(bus="dso").assign_coords(

@@ -117,12 +117,20 @@ def _absolute(table: pd.DataFrame, prof: pd.DataFrame, suffix: str = "",
     return pd.DataFrame(rel * table[col].to_numpy(dtype=float)[None, :], columns=table.index)
 
 
-def _ts(code: str, day: pd.Timestamp) -> tuple[xr.Dataset, Any]:
-    sb = _need_simbench()
-    net = sb.get_simbench_net(code)
+def _read(code: str, day: pd.Timestamp) -> tuple[Any, dict[str, pd.DataFrame]]:
+    """A SimBench grid with its one day of absolute values (MW, Mvar) per element:
+    ``p_load``, ``q_load`` and ``p_sgen`` (in-service elements)."""
+    net = _need_simbench().get_simbench_net(code)
     prof = day_profiles(net, day)
     ld = net.load[net.load.in_service.astype(bool)]
     sg = net.sgen[net.sgen.in_service.astype(bool)]
+    return net, {"p_load": _absolute(ld, prof["load"], "_pload"),
+                 "q_load": _absolute(ld, prof["load"], "_qload", col="q_mvar"),
+                 "p_sgen": _absolute(sg, prof["renewables"], kind="sgen")}
+
+
+def _ts(code: str, day: pd.Timestamp) -> xr.Dataset:
+    net, values = _read(code, day)
     unknown = sorted((set(net.gen.type) | set(net.ext_grid.type)) - set(FUEL_COSTS.index))
     if unknown:
         raise DataError(f"SimBench {code}: no cost for fuel type {unknown[0]!r} in "
@@ -132,24 +140,13 @@ def _ts(code: str, day: pd.Timestamp) -> tuple[xr.Dataset, Any]:
         pd.Series(FUEL_COSTS.loc[net.ext_grid.type].to_numpy(),
                   index=[f"ext_grid{i}" for i in net.ext_grid.index]),
     ])
-    ts = ts_from_pandapower(
-        net, p_load=_absolute(ld, prof["load"], "_pload"),
-        p_sgen=_absolute(sg, prof["renewables"], kind="sgen"),
-        renewables="curtailable", gen_cost=cost, must_run=False)
-    return ts, net
+    return ts_from_pandapower(net, p_load=values["p_load"], p_sgen=values["p_sgen"],
+                              renewables="curtailable", gen_cost=cost, must_run=False)
 
 
 def _feeders(code: str, day: pd.Timestamp, prefix: str) -> list[xr.Dataset]:
-    sb = _need_simbench()
-    net = sb.get_simbench_net(code)
-    prof = day_profiles(net, day)
-    ld = net.load[net.load.in_service.astype(bool)]
-    sg = net.sgen[net.sgen.in_service.astype(bool)]
-    return feeders_from_pandapower(
-        net, prefix,
-        p_load=_absolute(ld, prof["load"], "_pload"),
-        q_load=_absolute(ld, prof["load"], "_qload", col="q_mvar"),
-        p_sgen=_absolute(sg, prof["renewables"], kind="sgen"))
+    net, values = _read(code, day)
+    return feeders_from_pandapower(net, prefix, **values)
 
 
 def simbench_system(
@@ -190,7 +187,7 @@ def simbench_system(
     # ≈ 5 s per grid (simbench reads its year of profiles): a bar, or lines in a log
     bar = tqdm(total=1 + len(mv), desc="reading SimBench grids", disable=mode() != "bar")
     tick = Ticker("reading SimBench grids")
-    ts, _ = _ts(ehv, d)
+    ts = _ts(ehv, d)
     bar.update()
     feeders: list[xr.Dataset] = []
     for k, code in enumerate(mv):  # a few grids, each read once
