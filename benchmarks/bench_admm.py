@@ -69,7 +69,6 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
                          "cost_gap_vs_central": f"{r.attrs['total_cost'] / central - 1:.1e}"
                          if np.isfinite(central) else "-",
                          "worst_residual": f"{max(residuals(res).values()):.1e}",
-                         "agents_moved": int(r.attrs["admm_agents_moved"]),
                          "peak_mb": round(mem.peak - mem.base, 1)})
     df = pd.DataFrame(rows)
     # time per iteration, serial over 2 workers (bench_cores.py gives this machine's ceiling)
@@ -79,7 +78,7 @@ def main(feeders: tuple[int, ...] = (10, 100), parallel_only: bool = False) -> p
     if not prev.empty:  # keep the other sizes' latest rows
         prev = prev[~prev.feeders.isin(df.feeders)]
         df = pd.concat([prev, df], ignore_index=True).sort_values("feeders", kind="stable")
-        df = df.fillna({"worst_residual": "-", "busiest_worker_s": "-", "agents_moved": "-"})  # newer columns
+        df = df.fillna({"worst_residual": "-", "busiest_worker_s": "-"})  # newer columns
     write(df, "admm")
     return df
 

@@ -6,9 +6,9 @@ per-hour extremes of ``hours`` hours) are solved
 - ``cold``: every scenario built and solved on its own (the first implementation; timed on
   the first 4 scenarios and scaled to all of them),
 - ``batched``: as :func:`flexnet.uncertainty.solve_interval` does it — batches of one kind
-  re-solving the plan's ``forecast`` LP warm with shifted bounds (each process builds it
-  once, and each extreme once for its shift) — serially, on a LocalCluster with 1 worker
-  and with 2 workers (start-up timed apart).
+  re-solving the plan's ``forecast`` LP warm with the shifted bounds the driver computed
+  (timed apart: ``shifts_s``) — serially, on a LocalCluster with 1 worker and with 2
+  workers (start-up timed apart).
 
 Usage: python benchmarks/bench_interval.py [buses feeders hours]   (default 300 60 12)
 """
@@ -23,7 +23,7 @@ from _common import write
 
 import flexnet
 from flexnet.parallel import dask_client, fan_out
-from flexnet.uncertainty.interval import _batches, clear_stage2_cache, stage2
+from flexnet.uncertainty.interval import _batches, stage2, stage2_shifts
 
 
 def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
@@ -33,20 +33,22 @@ def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
     shared = {"system_ds": s.ds, "plan": plan.dataset, "formulation": "angle"}
     rows = []
     t = time.perf_counter()
-    fan_out(stage2, names[:4], shared=shared, parallel=False, progress=False)
+    fan_out(stage2, names[:4], shared=shared, progress=False)
     cold = (time.perf_counter() - t) / 4
     rows.append({"mode": "cold (one build per scenario)", "workers": 1, "startup_s": 0.0,
                  "wall_s": round(cold * len(names), 1)})
-    clear_stage2_cache()  # the serial run starts without models, like each fresh worker
     t = time.perf_counter()
-    serial = _batches(names, shared, "batched", {"client": None, "parallel": False})
+    shared["shifts"] = stage2_shifts(s, plan.dataset, ["high", "low"])
+    shifts_s = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    serial = _batches(names, shared, "batched", None)
     rows.append({"mode": "batched", "workers": 1, "startup_s": 0.0,
                  "wall_s": round(time.perf_counter() - t, 1)})
     for w in (1, 2):
         t0 = time.perf_counter()
         with dask_client(workers=w) as client:
             t1 = time.perf_counter()
-            par = _batches(names, shared, "batched", {"client": client, "parallel": True})
+            par = _batches(names, shared, "batched", client)
             t2 = time.perf_counter()
         same = all(float(abs(a.uncovered - b.uncovered).max()) == 0.0
                    for a, b in zip(serial, par, strict=True))
@@ -58,6 +60,7 @@ def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
     df["per_scenario_s"] = (df.wall_s / len(names)).round(2)
     one = df.wall_s[df["mode"].str.startswith("batched, dask") & (df.workers == 1)].iloc[0]
     df["speedup_vs_1_worker"] = (one / df.wall_s).round(2)
+    df["shifts_s"] = shifts_s
     df["system"] = f"{buses} buses x {feeders} feeders"
     write(df, "interval_parallel")
     return df

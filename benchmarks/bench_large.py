@@ -60,7 +60,6 @@ def main(buses: int, feeders: int, ts: str | None, workers: int | None, max_iter
            "cons": a["admm_cons"], "nonzeros": a["admm_nonzeros"],
            "iterations": a["admm_iterations"], "status": a["status"],
            "tso_hourly_runs": a["admm_tso_split_runs"], "tso_whole_runs": a["admm_tso_whole_runs"],
-           "agents_moved": a["admm_agents_moved"],
            "system_s": round(t_sys, 1), "build_s": round(a["admm_build_s"], 1),
            "solve_s": round(t_solve, 1), "s_per_iteration": round(
                float(r.dataset.admm_iteration_s[1:].mean()), 2),

@@ -170,7 +170,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
             if a.scheme != "nested":
                 raise OptionError(f"--workers and --scheduler-address apply to the hierarchical "
                                   f"and nested schemes and to --interval, not to {a.scheme}")
-            extra = {**dask, "parallel": True}  # nested's hours on dask
+            extra = dask  # nested's hours on dask
         res = flexnet.solve(system, a.scheme, **opts, **extra)
     if a.ac_check:
         from flexnet.checks import ac_check

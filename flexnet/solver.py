@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -41,7 +41,7 @@ from flexnet.errors import InfeasibleError, SolverError, UnboundedError
 if TYPE_CHECKING:
     from flexnet.grid.system import System
 
-__all__ = ["DEFAULT_THREADS", "PersistentLP", "SnapshotSplitLP", "apply_options",
+__all__ = ["DEFAULT_THREADS", "ComponentLP", "PersistentLP", "SnapshotSplitLP", "apply_options",
            "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs",
            "new_model", "quiet_stdout", "record_solve", "record_stats", "run_checked",
            "run_highs"]
@@ -658,138 +658,46 @@ def _component_blocks(A: Any, blocks: int) -> np.ndarray:
     return np.unique(block[comp], return_inverse=True)[1].reshape(-1)
 
 
-#: SnapshotSplitLP: up to this many rows, whole-LP re-solves start from their own last
-#: optimum; above, from the hourly blocks' bases (measured at 135k and 390k rows)
-OWN_START_MAX_ROWS = 250_000
-#: SnapshotSplitLP: an own-start re-solve needing more simplex iterations than this
-#: fraction of the rows sends the next ``retry_split`` runs the blocks' way
-OWN_START_MAX_ITERATIONS = 0.02
-#: HiGHS's ``simplex_dual_edge_weight_strategy`` for the whole LP's solve from the blocks'
-#: bases: Devex (1). With HiGHS's choice (-1) dual simplex first computes exact
-#: steepest-edge weights for the assembled basis, one BTRAN per row (≈ 1.5 s of a 1.8 s,
-#: 450-iteration re-solve of the 600-bus TSO, 135k rows); options given override it
-BLOCKS_START_EDGE_WEIGHTS = 1
+class _BlockLP(PersistentLP):
+    """A :class:`PersistentLP` that also holds its columns' blocks as separate highspy LPs.
 
-
-class SnapshotSplitLP(PersistentLP):
-    """A :class:`PersistentLP` solved one snapshot at a time while no time-coupling row binds.
-
-    Rows whose columns lie in more than one snapshot (ramps, storage balances) are the
-    *coupling rows*. :meth:`run` solves the LP without them as one persistent HiGHS model
-    per snapshot, each warm-started from its last basis, then checks the coupling rows at
-    the assembled point. If they hold, that point is optimal for the whole LP: it is
-    optimal for a relaxation and feasible, and the block duals with zero duals on the
-    coupling rows satisfy the whole LP's KKT conditions. Otherwise the whole LP is solved,
-    warm from the blocks' bases with the coupling rows' slacks basic, so that dual simplex
-    starts at the relaxation's optimum and only has to repair the violated rows (with
-    Devex edge weights, :data:`BLOCKS_START_EDGE_WEIGHTS`: exact ones cost more than the
-    repair on the 2,000-bus TSO).
-
-    Why: simplex time grows much faster than the model. The 2,000-bus, 24-hour TSO market
-    takes ≈ 10 min as one LP and 24 × 0.4 s as 24 hourly LPs (benchmarks/README.md).
-
-    Parameters
-    ----------
-    m : linopy.Model
-        An LP whose variables all carry a ``snapshot`` dim.
-    options : dict, optional
-        Solver options, as for :class:`PersistentLP`; every block gets them.
-    tol : float, default 1e-6
-        Feasibility tolerance on the coupling rows, relative to max(1, |bound|).
-    by : {"snapshot", "components"}
-        What the blocks are: the snapshots, or the LP's connected components (columns
-        linked through the rows they share, e.g. the feeders of a DSO group), packed in
-        label order into ``blocks`` blocks. Components share no row, so their blocks'
-        answer is always the whole LP's, and the whole LP's highspy copy is dropped
-        (likewise for snapshots when no row couples them).
-    blocks : int, optional
-        With ``by="components"``: at most this many blocks (default 1).
-
-    Notes
-    -----
-    Change costs and row bounds through :meth:`set_cost` and :meth:`set_rhs` only: they
-    keep the blocks and the whole LP in step. ``split_runs`` and ``whole_runs`` count how
-    each run ended, ``block_tries`` how often the blocks were solved. ``block_threads``
-    (default 1) solves that many blocks at once (HiGHS releases the GIL; the blocks share
-    nothing, so the answer is the same). After a whole run,
-    runs of an LP with at most ``own_start_max_rows`` rows go straight to the whole LP,
-    warm from its last optimum, and the blocks are tried again every ``retry_split`` (10)
-    runs: on the 600-bus synthetic TSO in ADMM (135k rows), whose ramps bind every
-    iteration, a warm start from the blocks' bases made each re-solve repair every ramp
-    again. Larger LPs solve the blocks at every run and start the whole LP from their
-    bases: on the 2,000-bus TSO (390k rows) the start from the last optimum took ≈ 105 s
-    per ADMM iteration against ≈ 22–37 s from the blocks (benchmarks/README.md). The
-    crossover between the two sizes is not measured.
-
-    The start from the last optimum is cheap only while the LP changes little. When an
-    own-start re-solve needs more simplex iterations than ``own_start_max_iterations``
-    (a fraction of the rows, 2 %), the next ``retry_split`` runs take the blocks' way.
-    On the 600-bus TSO in ADMM, where the residual balancing changes ρ, own-start
-    re-solves took 0.3 s while ρ held and 7–25 s (11k–19k iterations) for the seven
-    iterations after, against 3.9–5.2 s from the blocks' bases (docs/scaling.md).
-    The switch counts iterations, not seconds, so serial and dask runs stay identical.
+    ``block`` gives each column's block. Rows within one block go to it; rows spanning
+    several (``coupling``) stay in the whole LP only. Change costs and row bounds through
+    :meth:`set_cost` and :meth:`set_rhs`: they keep the blocks and the whole LP in step.
     """
 
-    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
-                 name: str = "persistent", tol: float = 1e-6, by: str = "snapshot",
-                 blocks: int | None = None) -> None:
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None, name: str,
+                 block: Callable[[Any], np.ndarray]) -> None:
         import highspy
         import scipy.sparse as sp
 
         super().__init__(m, options, name=name)
         t0 = time.perf_counter()
-        self.tol = tol
-        self.split_runs = self.whole_runs = 0
-        #: with coupling rows binding, try the blocks again every this many runs
-        self.retry_split = 10
-        #: larger LPs always start the whole LP from the blocks' bases (see Notes)
-        self.own_start_max_rows = OWN_START_MAX_ROWS
-        self.blocks_left = 0  # runs still to take the blocks' way after a costly own start
-        self._whole_streak = 0
-        self.block_tries = 0
-        #: threads solving the blocks at once (HiGHS releases the GIL); the answer is the same
-        self.block_threads = 1
-        self._block_pool: Any = None
-        self._sol: tuple[np.ndarray, np.ndarray, float] | None = None
-        nc, nr = int(self.h.getNumCol()), int(self.h.getNumRow())
-        #: own-start re-solves above this many simplex iterations switch to the blocks
-        self.own_start_max_iterations = OWN_START_MAX_ITERATIONS * nr
-        given = highs_options(options or {})
-        #: edge weights for the whole LP's start from the blocks' bases (None: as given)
-        self.blocks_start_edge_weights = (None if "simplex_dual_edge_weight_strategy" in given
-                                          else BLOCKS_START_EDGE_WEIGHTS)
         lp = self.h.getLp()
         if len(lp.integrality_) and np.any(np.asarray(lp.integrality_, dtype=int) != 0):
-            raise ValueError(f"{name}: SnapshotSplitLP takes LPs only, the model has integers")
+            raise ValueError(f"{name}: {type(self).__name__} takes LPs only, the model has "
+                             "integers")
+        nc, nr = int(self.h.getNumCol()), int(self.h.getNumRow())
         mat = lp.a_matrix_
         fmt = sp.csc_matrix if mat.format_ == highspy.MatrixFormat.kColwise else sp.csr_matrix
         A = fmt((mat.value_, mat.index_, mat.start_), shape=(nr, nc)).tocsr()
-        if by == "snapshot":
-            col_snap = column_blocks(m, "snapshot", self._vlabels.values, context=name,
-                                     hint=", so the LP cannot be split by snapshot; use "
-                                          "PersistentLP")
-        elif by == "components":
-            col_snap = _component_blocks(A, blocks or 1)
-        else:
-            raise ValueError(f"{name}: by must be 'snapshot' or 'components', not {by!r}")
-        # a row's snapshot: the one of all its columns, or -1 when they span several
-        # (empty rows go to the first block, which then checks their bounds)
-        row_snap = row_blocks(A, col_snap)
-        row_snap[row_snap == -2] = 0
-        self._coupling = np.flatnonzero(row_snap < 0)
+        self._col_block = col_block = block(A)
+        # empty rows go to the first block, which then checks their bounds
+        self._row_block = row_block = row_blocks(A, col_block)
+        row_block[row_block == -2] = 0
+        self._coupling = np.flatnonzero(row_block < 0)
         self._A_coupling = A[self._coupling]
         self._rlo = np.asarray(lp.row_lower_, dtype=float).copy()
         self._rup = np.asarray(lp.row_upper_, dtype=float).copy()
         self._offset = float(lp.offset_)
-        self._col_snap, self._row_snap = col_snap, row_snap
         self._col_local = np.zeros(nc, dtype=np.int32)
         self._row_local = np.full(nr, -1, dtype=np.int32)
         cost = np.asarray(lp.col_cost_, dtype=float)
         clo, cup = np.asarray(lp.col_lower_, dtype=float), np.asarray(lp.col_upper_, dtype=float)
-        opts = {k: v for k, v in given.items() if k != "log_file"}
+        opts = {k: v for k, v in highs_options(options or {}).items() if k != "log_file"}
         self._blocks: list[tuple[Any, np.ndarray, np.ndarray]] = []
-        for t in range(int(col_snap.max()) + 1):
-            cols, rows = np.flatnonzero(col_snap == t), np.flatnonzero(row_snap == t)
+        for t in range(int(col_block.max()) + 1):
+            cols, rows = np.flatnonzero(col_block == t), np.flatnonzero(row_block == t)
             self._col_local[cols] = np.arange(cols.size)
             self._row_local[rows] = np.arange(rows.size)
             sub = A[rows][:, cols].tocsc()
@@ -808,6 +716,7 @@ class SnapshotSplitLP(PersistentLP):
         self._whole = self._coupling.size > 0
         if not self._whole:
             checked(self.h.clearModel(), "clearModel", name)
+        self._sol: tuple[np.ndarray, np.ndarray, float] | None = None
         self.stats["handoff_s"] += time.perf_counter() - t0
         self.stats["blocks"] = len(self._blocks)
 
@@ -821,7 +730,7 @@ class SnapshotSplitLP(PersistentLP):
         if self._whole:
             super().set_cost(cols, cost)
         cols, cost = np.asarray(cols), np.broadcast_to(np.asarray(cost, dtype=float), np.shape(cols))
-        for t, sel in self._by_block(cols, self._col_snap):
+        for t, sel in self._by_block(cols, self._col_block):
             local = self._col_local[cols[sel]]
             checked(self._blocks[t][0].changeColsCost(local.size, local,
                                                       np.ascontiguousarray(cost[sel])),
@@ -832,112 +741,159 @@ class SnapshotSplitLP(PersistentLP):
             super().set_rhs(rows, value)
         rows, v = np.asarray(rows), np.broadcast_to(np.asarray(value, dtype=float), np.shape(rows))
         self._rlo[rows] = self._rup[rows] = v
-        for t, sel in self._by_block(rows, self._row_snap):
+        for t, sel in self._by_block(rows, self._row_block):
             local = self._row_local[rows[sel]]
             vv = np.ascontiguousarray(v[sel])
             checked(self._blocks[t][0].changeRowsBounds(local.size, local, vv, vv),
                     "changeRowsBounds", self.name)
 
-    def run(self) -> str:
-        """Solve block by block; fall back to the whole LP when a coupling row is violated.
-
-        Once a coupling row has bound, the next runs of an LP with at most
-        :attr:`own_start_max_rows` rows go straight to the whole LP, warm from its own last
-        optimum (iterative callers change it little between runs), and the blocks are
-        tried again only every :attr:`retry_split` runs, or at every run for the next
-        :attr:`retry_split` runs after an own-start re-solve above
-        :attr:`own_start_max_iterations`.
-        """
-        import highspy
-
-        own_start = self._row_snap.size <= self.own_start_max_rows and not self.blocks_left
-        self.blocks_left = max(self.blocks_left - 1, 0)
-        if own_start and self._whole_streak and self._whole_streak % self.retry_split:
-            return self._run_whole(own=True)
+    def _run_blocks(self) -> str:
+        """Solve every block warm, in turn; keep their assembled solution if all are optimal."""
         t0 = time.perf_counter()
-        self.block_tries += 1
-        nc, nr = self._col_snap.size, self._row_snap.size
-        x, y, obj = np.empty(nc), np.empty(nr), self._offset
-        status = "optimal"
-        for t, status in enumerate(self._run_blocks()):
+        x, y = np.empty(self._col_block.size), np.zeros(self._row_block.size)
+        obj, status = self._offset, "optimal"
+        self._sol = None
+        for t, (h, cols, rows) in enumerate(self._blocks):
+            status = _run_warm(h, f"{self.name} block {t}")
             if status != "optimal":
                 break
-            h, cols, rows = self._blocks[t]
             sol = h.getSolution()
             x[cols], y[rows] = sol.col_value, sol.row_dual
             obj += h.getInfo().objective_function_value
-        self.stats["solve_s"] += time.perf_counter() - t0
-        if status == "infeasible" or (status != "optimal" and not self._whole):
-            # a relaxation is infeasible, so is the whole LP; without coupling rows the
-            # blocks' answer is the whole LP's
-            self._sol = None
-            if "status" in self.stats:
-                self.stats["status"] = status
-            return status
-        if status == "optimal":
-            r = self._A_coupling @ x
-            lo, up = self._rlo[self._coupling], self._rup[self._coupling]
-            bound = np.where(np.isfinite(lo), lo, np.where(np.isfinite(up), up, 0.0))
-            scale = np.maximum(1.0, np.abs(bound))
-            if np.all((r >= lo - self.tol * scale) & (r <= up + self.tol * scale)):
-                y[self._coupling] = 0.0
-                self._sol = (x, y, obj)
-                self.split_runs += 1
-                self._whole_streak = 0
-                if "status" in self.stats:
-                    self.stats["status"] = status
-                return status
-        if status == "optimal" and (not self.whole_runs or not own_start):
-            # warm from the blocks, with the coupling slacks basic (after the first whole
-            # solve, LPs up to own_start_max_rows start from their own last optimum)
-            basis = self.h.getBasis()
-            col_status = np.empty(nc, dtype=object)
-            row_status = np.full(nr, highspy.HighsBasisStatus.kBasic, dtype=object)
-            for h, cols, rows in self._blocks:
-                b = h.getBasis()
-                col_status[cols] = b.col_status
-                row_status[rows] = b.row_status
-            basis.col_status, basis.row_status = col_status.tolist(), row_status.tolist()
-            basis.valid, basis.alien = True, False
-            checked(self.h.setBasis(basis), "the blocks' basis", self.name)
-            return self._run_whole(own=False, edge=self.blocks_start_edge_weights)
-        return self._run_whole(own=own_start and self.whole_runs > 0)
-
-    def _run_blocks(self) -> Iterator[str]:
-        """Each block's status, in order, solving them in turn or on ``block_threads``."""
-        def run(block: tuple[int, tuple[Any, np.ndarray, np.ndarray]]) -> str:
-            return _run_warm(block[1][0], f"{self.name} block {block[0]}")
-
-        if self.block_threads <= 1:
-            return map(run, enumerate(self._blocks))  # lazily: a failed block ends the run
-        if self._block_pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._block_pool = ThreadPoolExecutor(self.block_threads,
-                                                  thread_name_prefix="flexnet-blocks")
-        return iter(list(self._block_pool.map(run, enumerate(self._blocks))))
-
-    def _run_whole(self, own: bool, edge: int | None = None) -> str:
-        """The whole LP from the basis it holds; ``own``: that is its own last optimum.
-
-        ``edge``: HiGHS's dual edge weight strategy for this run only.
-        """
-        self._sol = None
-        self.whole_runs += 1
-        self._whole_streak += 1
-        if edge is None:
-            status = super().run()
         else:
-            key = "simplex_dual_edge_weight_strategy"
-            before = self.h.getOptionValue(key)[1]
-            apply_options(self.h, {key: edge}, self.name)
-            try:
-                status = super().run()
-            finally:
-                apply_options(self.h, {key: before}, self.name)
-        if own and self.h.getInfo().simplex_iteration_count > self.own_start_max_iterations:
-            self.blocks_left = self.retry_split
+            self._sol = (x, y, obj)
+        self.stats["solve_s"] += time.perf_counter() - t0
+        if "status" in self.stats:
+            self.stats["status"] = status
         return status
 
     def _solution(self) -> tuple[np.ndarray, np.ndarray, float]:
         return self._sol if self._sol is not None else super()._solution()
+
+
+class ComponentLP(_BlockLP):
+    """A :class:`PersistentLP` solved as independent LPs: its connected components.
+
+    Columns linked through shared rows form a component (e.g. one feeder of a DSO
+    group); components are packed in label order into at most ``blocks`` LPs of about
+    equal size. Components share no row, so the blocks' optima together are the LP's,
+    and several small LPs re-solve faster than one of them all.
+    """
+
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
+                 name: str = "components", blocks: int = 1) -> None:
+        super().__init__(m, options, name, lambda A: _component_blocks(A, blocks))
+
+    def run(self) -> str:
+        return self._run_blocks()
+
+
+class SnapshotSplitLP(_BlockLP):
+    """A :class:`PersistentLP` solved one snapshot at a time while no time-coupling row binds.
+
+    Rows whose columns lie in more than one snapshot (ramps, storage balances) are the
+    coupling rows. :meth:`run` solves one LP per snapshot without them, each warm from its
+    last basis, and checks the coupling rows at the assembled point. If they hold, the
+    point is optimal for the whole LP (optimal for a relaxation and feasible; the blocks'
+    duals with zero duals on the coupling rows satisfy its KKT conditions). Otherwise the
+    whole LP is solved warm. Why: simplex time grows much faster than the model, so
+    hourly LPs are far cheaper than the day's (benchmarks/README.md, docs/scaling.md).
+
+    Where the whole LP starts from is the one policy choice, and the measurements split
+    by size. LPs up to ``own_start_max_rows`` rows re-solve the whole LP warm from its own
+    last optimum while coupling rows keep binding — an iterative caller changes it little
+    — and try the blocks again every ``retry_split`` runs, or at once for ``retry_split``
+    runs after an own start above ``own_start_max_iterations`` × rows simplex iterations
+    (a changed ρ moves the optimum far). Larger LPs start the whole LP from the blocks'
+    bases with the coupling slacks basic, at every run, with dual edge weights
+    ``start_edge_weights`` (Devex: exact weights for an assembled basis cost more than
+    the repair). The switches count iterations, not seconds, so runs are reproducible.
+
+    Parameters
+    ----------
+    m : linopy.Model
+        An LP whose variables all carry a ``snapshot`` dim.
+    options : dict, optional
+        Solver options, as for :class:`PersistentLP`; every block gets them.
+    tol : float, default 1e-6
+        Feasibility tolerance on the coupling rows, relative to max(1, |bound|).
+    """
+
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
+                 name: str = "persistent", tol: float = 1e-6, *,
+                 own_start_max_rows: int = 250_000, retry_split: int = 10,
+                 own_start_max_iterations: float = 0.02,
+                 start_edge_weights: int | None = 1) -> None:
+        def by_snapshot(A: Any) -> np.ndarray:
+            return column_blocks(m, "snapshot", context=name,
+                                 hint=", so the LP cannot be split by snapshot; use "
+                                      "PersistentLP")
+
+        super().__init__(m, options, name, by_snapshot)
+        self.tol = tol
+        self.own_start = self._row_block.size <= own_start_max_rows
+        self.retry_split = retry_split
+        self.own_start_max_iterations = own_start_max_iterations * self._row_block.size
+        # options given by the caller win over this run-only setting
+        self.start_edge_weights = (None if "simplex_dual_edge_weight_strategy"
+                                   in highs_options(options or {}) else start_edge_weights)
+        self.split_runs = self.whole_runs = 0
+        self._streak = 0  # whole runs in a row
+        self._blocks_left = 0  # runs still to take the blocks' way after a costly own start
+
+    def run(self) -> str:
+        """Solve block by block; the whole LP when a coupling row is violated (class doc)."""
+        own = self.own_start and self.whole_runs > 0 and not self._blocks_left
+        self._blocks_left = max(self._blocks_left - 1, 0)
+        if own and self._streak % self.retry_split:
+            return self._run_whole(own=True)
+        status = self._run_blocks()
+        if status != "optimal":
+            # a relaxation is infeasible, so is the whole LP; other trouble: the whole LP
+            return status if "infeasible" in status or not self._whole else \
+                self._run_whole(own=own)
+        x = self._sol[0]
+        r = self._A_coupling @ x
+        lo, up = self._rlo[self._coupling], self._rup[self._coupling]
+        scale = np.maximum(1.0, np.abs(np.where(np.isfinite(lo), lo,
+                                                np.where(np.isfinite(up), up, 0.0))))
+        if np.all((r >= lo - self.tol * scale) & (r <= up + self.tol * scale)):
+            self.split_runs += 1
+            self._streak = 0
+            return status
+        if own:
+            return self._run_whole(own=True)
+        self._set_blocks_basis()
+        return self._run_whole(own=False, edge=self.start_edge_weights)
+
+    def _set_blocks_basis(self) -> None:
+        """The blocks' bases as the whole LP's start, the coupling rows' slacks basic."""
+        import highspy
+
+        basis = self.h.getBasis()
+        col = np.empty(self._col_block.size, dtype=object)
+        row = np.full(self._row_block.size, highspy.HighsBasisStatus.kBasic, dtype=object)
+        for h, cols, rows in self._blocks:
+            b = h.getBasis()
+            col[cols], row[rows] = b.col_status, b.row_status
+        basis.col_status, basis.row_status = col.tolist(), row.tolist()
+        basis.valid, basis.alien = True, False
+        checked(self.h.setBasis(basis), "the blocks' basis", self.name)
+
+    def _run_whole(self, own: bool, edge: int | None = None) -> str:
+        """The whole LP from the basis it holds; ``edge``: dual edge weights for this run."""
+        self._sol = None
+        self.whole_runs += 1
+        self._streak += 1
+        key = "simplex_dual_edge_weight_strategy"
+        before = self.h.getOptionValue(key)[1]
+        if edge is not None:
+            apply_options(self.h, {key: edge}, self.name)
+        try:
+            status = PersistentLP.run(self)
+        finally:
+            if edge is not None:
+                apply_options(self.h, {key: before}, self.name)
+        if own and self.h.getInfo().simplex_iteration_count > self.own_start_max_iterations:
+            self._blocks_left = self.retry_split
+        return status

@@ -110,31 +110,6 @@ def test_dask_and_serial_agree():
     assert np.all(busiest < total)
 
 
-def test_an_agent_moved_in_the_background_keeps_the_iterates(monkeypatch):
-    """A DSO group moved mid-run (its copy replays its warm solves) changes no iterate."""
-    from flexnet.coordination import hierarchical as H
-    from flexnet.parallel import ModelPool
-
-    s = subcase(("DSO1", "DSO2", "DSO3"), 4)
-    ser = flexnet.solve(s, "hierarchical", parallel=False, progress=False).dataset
-    rebalance, catch_up = ModelPool.rebalance, ModelPool.catch_up
-    # round robin puts the TSO (0, the lead: not counted) and group 2 on one worker,
-    # groups 1 and 3 on the other: loads 1 vs 4 + 1 → group 3 moves
-    monkeypatch.setattr(H, "REBALANCE_AT", (2,))
-    monkeypatch.setattr(ModelPool, "rebalance",
-                        lambda self, cost, **kw: rebalance(self, [10.0, 4.0, 1.0, 1.0], **kw))
-    # and a busy worker for group 1: the copy's worker gets the idle time to replay at once
-    monkeypatch.setattr(ModelPool, "catch_up",
-                        lambda self, cost, **kw: catch_up(self, [cost[0], 100.0, *cost[2:]], **kw))
-    par = flexnet.solve(s, "hierarchical", parallel=True, workers=2, progress=False).dataset
-    assert par.attrs["admm_agents_moved"] == 1
-    assert ser.attrs["admm_iterations"] == par.attrs["admm_iterations"]
-    np.testing.assert_allclose(ser.admm_primal_residual, par.admm_primal_residual, rtol=1e-9,
-                               atol=1e-12)
-    np.testing.assert_allclose(ser.pcc_p, par.pcc_p, atol=1e-9)
-    assert ser.attrs["total_cost"] == pytest.approx(par.attrs["total_cost"], rel=1e-12)
-
-
 def test_needs_ts_and_dso():
     with pytest.raises(flexnet.DataError, match="needs a TS and at least one DSO"):
         flexnet.solve(case("rts24"), "hierarchical")

@@ -10,7 +10,13 @@ import xarray as xr
 from conftest import case, subcase
 
 import flexnet
-from flexnet.uncertainty import scenario_profiles, solve_interval, stage2, stage2_batch
+from flexnet.uncertainty import (
+    scenario_profiles,
+    solve_interval,
+    stage2,
+    stage2_batch,
+    stage2_shifts,
+)
 
 
 def test_scenario_profiles_are_the_interval_extremes(default_case):
@@ -82,7 +88,7 @@ def test_batch_of_bound_changes_equals_scenarios_built_one_by_one(serial):
     system = serial.system
     plan = serial.dataset
     names = ["high@1", "high@3", "high"]
-    batch = stage2_batch(names, system.ds, plan)
+    batch = stage2_batch(names, system.ds, plan, stage2_shifts(system, plan, ["high"]))
     for name, got in zip(names, batch, strict=True):
         own = stage2(name, system.ds, plan)
         assert got.attrs["objective"] == pytest.approx(own.attrs["objective"], rel=1e-9), name
@@ -91,14 +97,11 @@ def test_batch_of_bound_changes_equals_scenarios_built_one_by_one(serial):
         assert total[0] == pytest.approx(total[1], abs=1e-6), name
 
 
-def test_scenario_shift_serves_another_plan(serial):
-    """Stage-2 bounds add a plan part and a scenario part, so one shift fits every plan.
-
-    The shift high − forecast taken under one plan, added to the forecast LP of another,
-    must give the bounds of the high LP built from scratch under that other plan.
-    """
+def test_scenario_shift_does_not_depend_on_the_plan(serial):
+    """Stage-2 bounds add a plan part and a scenario part, so the shifts are the plan's
+    and any other's, and forecast + shift is the extreme's LP built from scratch."""
     from flexnet.solver import PersistentLP
-    from flexnet.uncertainty.interval import _build_stage2, _lp_bounds, _Stage2Models
+    from flexnet.uncertainty.interval import _build_stage2, _lp_bounds
 
     system, plan = serial.system, serial.dataset
     other = plan.copy()
@@ -107,33 +110,16 @@ def test_scenario_shift_serves_another_plan(serial):
         if var in other:
             other[var] = plan[var] * factor
     other["pcc_p"] = plan.pcc_p + 0.5
-    models = _Stage2Models(system, "angle", "test")
-    models.for_plan(plan, "first")
-    before = models.bounds
-    shift = models.delta("high")
-    assert shift is not None
-    assert models.for_plan(other, "second") is not None
-    fresh = PersistentLP(_build_stage2(system, other, scenario_profiles(system.ds, "high"), "angle"))
-    changed = 0
-    for got, f, d, first in zip(_lp_bounds(fresh.h), models.bounds, shift, before, strict=True):
+    first, second = (stage2_shifts(system, p, ["high", "low"]) for p in (plan, other))
+    for kind in ("high", "low"):
+        for a, b in zip(first.delta[kind], second.delta[kind], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    forecast, high = (PersistentLP(_build_stage2(system, other, scenario_profiles(system.ds, k),
+                                                 "angle")) for k in ("forecast", "high"))
+    for f, d, got in zip(_lp_bounds(forecast.h), second.delta["high"], _lp_bounds(high.h),
+                         strict=True):
         np.testing.assert_allclose(f + d, got, rtol=1e-12, atol=1e-9)
-        changed += int((f != first).sum())
-    assert changed > 0  # the second plan did move bounds
 
-
-def test_one_forecast_build_per_round():
-    """Repair rounds rebuild only the forecast LP of the new plan, once per process."""
-    from flexnet.solver import record_stats
-    from flexnet.uncertainty.interval import _STAGE2, clear_stage2_cache
-
-    clear_stage2_cache()  # direct stage2_batch calls above leave this process's models
-    with record_stats() as stats:
-        r = solve_interval(subcase(("DSO1",), 4), parallel=False, max_rounds=2)
-    built = [row["model"] for row in stats if row["model"].startswith("interval/")]
-    rounds = r.dataset.attrs["interval_rounds"]
-    assert built.count("interval/forecast") == rounds
-    assert built.count("interval/high") == built.count("interval/low") == 1
-    assert not _STAGE2  # dropped when the run ends
 
 
 def test_reused_stage1_is_the_centralized_plan():

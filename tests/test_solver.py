@@ -11,7 +11,7 @@ from conftest import case, lagrangian_gap
 
 import flexnet
 from flexnet.coordination.hierarchical import build_tso
-from flexnet.solver import PersistentLP, SnapshotSplitLP
+from flexnet.solver import ComponentLP, PersistentLP, SnapshotSplitLP
 
 
 @functools.cache
@@ -91,25 +91,6 @@ def test_split_follows_cost_and_rhs_changes(system):
         np.testing.assert_allclose(x_s[cols] - up + down, target, atol=1e-6)
 
 
-def test_split_blocks_on_two_threads_give_the_same_iterates():
-    """Solving the hourly LPs at once changes nothing: same points, duals and runs."""
-    system = case(flexnet.DEFAULT_CASE)
-    one, two = SnapshotSplitLP(build_tso(system)), SnapshotSplitLP(build_tso(system))
-    two.block_threads = 2
-    rng = np.random.default_rng(5)
-    cols = one.cols("Pcc-p")
-    for _ in range(4):
-        price = one.cost[cols] + rng.normal(0, 20, cols.size)
-        for lp in (one, two):
-            lp.set_cost(cols, price)
-            assert lp.run() == "optimal"
-        np.testing.assert_array_equal(one.values(), two.values())
-    assert two._block_pool is not None  # the threads were used
-    assert (one.split_runs, one.whole_runs) == (two.split_runs, two.whole_runs) == (4, 0)
-    # the same computation in another thread: identical, not merely dual-optimal
-    np.testing.assert_array_equal(_lmp(one), _lmp(two))
-
-
 def _same_optimum_under_new_prices(split, whole, runs: int) -> None:
     """Change the PCC prices ``runs`` times; split and whole LP must reach the same cost."""
     cols = split.cols("Pcc-p")
@@ -124,55 +105,27 @@ def _same_optimum_under_new_prices(split, whole, runs: int) -> None:
         assert cur @ split.values() == pytest.approx(cur @ whole.values(), rel=1e-9)
 
 
-def test_split_goes_straight_to_the_whole_lp_while_ramps_bind():
-    """After a whole run the blocks are tried again only every retry_split runs."""
-    split, whole = _pair(_synthetic())
-    split.retry_split = 3
+@pytest.mark.parametrize("settings", [
+    {"retry_split": 3},  # the whole LP from its own last optimum while ramps bind
+    {"retry_split": 3, "own_start_max_iterations": -1},  # every own start counts as costly
+    {"own_start_max_rows": 0},  # a "large" LP: the whole LP from the blocks' bases
+])
+def test_split_reaches_the_whole_lps_optimum_under_every_start_policy(settings):
+    """Ramps bind at every run: whichever start the policy picks, the optimum is the LP's."""
+    system = _synthetic()
+    split, whole = SnapshotSplitLP(build_tso(system), **settings), PersistentLP(build_tso(system))
     _same_optimum_under_new_prices(split, whole, runs=7)
-    # blocks at runs 1, 4 and 7; every run ended with the whole LP
-    assert (split.block_tries, split.split_runs, split.whole_runs) == (3, 0, 7)
+    assert split.whole_runs == 7
 
 
-def test_a_costly_own_start_sends_the_next_runs_the_blocks_way():
-    """After an own-start re-solve above own_start_max_iterations, retry_split block runs."""
-    split, whole = _pair(_synthetic())
-    split.retry_split = 3
-    split.own_start_max_iterations = -1  # every own-start re-solve counts as costly
-    _same_optimum_under_new_prices(split, whole, runs=7)
-    # run 1 blocks (first), 2 own start → costly, 3–5 blocks, 6 own start → costly, 7 blocks
-    assert (split.block_tries, split.split_runs, split.whole_runs) == (5, 0, 7)
-    assert split.blocks_left == 2
-
-
-def test_whole_lp_starts_from_the_blocks_with_devex_weights(monkeypatch):
-    """Devex only for the start from the blocks' bases; HiGHS's choice otherwise, or the user's."""
+def test_a_given_edge_weight_option_is_kept_for_every_start():
     key = "simplex_dual_edge_weight_strategy"
-    seen = []
-    run = PersistentLP.run
-
-    def spy(self):
-        seen.append((self.name, self.h.getOptionValue(key)[1]))
-        return run(self)
-
-    monkeypatch.setattr(PersistentLP, "run", spy)
-    split, whole = _pair(_synthetic())
-    split.name = "split"
-    _same_optimum_under_new_prices(split, whole, runs=3)
-    # run 1 from the blocks' bases, runs 2–3 from the whole LP's own last optimum
-    assert [v for n, v in seen if n == "split"] == [1, -1, -1]
-    assert {v for n, v in seen if n != "split"} == {-1}
-    assert split.h.getOptionValue(key)[1] == -1
     given = SnapshotSplitLP(build_tso(_synthetic()), {key: 2})
-    assert given.blocks_start_edge_weights is None
+    assert given.start_edge_weights is None
     assert given.h.getOptionValue(key)[1] == 2
-
-
-def test_large_split_lp_solves_the_blocks_at_every_run():
-    """Above own_start_max_rows every run solves the blocks and starts the whole LP from them."""
-    split, whole = _pair(_synthetic())
-    split.own_start_max_rows = 0  # this LP counts as large
-    _same_optimum_under_new_prices(split, whole, runs=4)
-    assert (split.block_tries, split.split_runs, split.whole_runs) == (4, 0, 4)
+    default = SnapshotSplitLP(build_tso(_synthetic()))
+    _same_optimum_under_new_prices(default, PersistentLP(build_tso(_synthetic())), runs=1)
+    assert default.h.getOptionValue(key)[1] == -1  # the start's Devex is for that run only
 
 
 def test_split_reports_an_infeasible_block():
@@ -260,7 +213,7 @@ def _feasible(lp: PersistentLP, x: np.ndarray, tol: float = 1e-6) -> bool:
 
 @pytest.mark.parametrize("blocks", [2, 3, 50])
 def test_component_split_of_a_dso_group_equals_the_whole_lp(blocks):
-    split = SnapshotSplitLP(_dso_group(3), by="components", blocks=blocks)
+    split = ComponentLP(_dso_group(3), blocks=blocks)
     whole = PersistentLP(_dso_group(3))
     # three feeders share no row: at most one block each, and no row couples blocks
     assert split.stats["blocks"] == min(blocks, 3)
@@ -270,7 +223,6 @@ def test_component_split_of_a_dso_group_equals_the_whole_lp(blocks):
     for _ in range(3):
         x_s, _ = _admm_change(split, whole, rng, smax, 0.2)
         assert _feasible(whole, x_s)
-    assert (split.split_runs, split.whole_runs) == (3, 0)
     split.assign()
     assert np.isfinite(split.model.variables["Pcc-p"].solution.values).all()
 
@@ -289,11 +241,6 @@ def test_component_blocks_pack_whole_components_in_order():
     np.testing.assert_array_equal(_component_blocks(A, 2), [0, 0, 0, 1, 1, 1, 1])
     np.testing.assert_array_equal(_component_blocks(A, 4), [0, 0, 1, 2, 2, 2, 3])
     np.testing.assert_array_equal(_component_blocks(A, 9), [0, 0, 1, 2, 2, 2, 3])
-
-
-def test_split_by_an_unknown_rule_is_refused():
-    with pytest.raises(ValueError, match="by must be 'snapshot' or 'components'"):
-        SnapshotSplitLP(_dso_group(2), by="feeder")
 
 
 def test_warm_option_defaults_are_highs_defaults():

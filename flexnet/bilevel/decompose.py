@@ -30,7 +30,6 @@ HiGHS does on the whole MILP in 600 s and proves it within 0.1 % (benchmarks/REA
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from flexnet.parallel import dask_client, fan_out
+from flexnet.parallel import executor, fan_out
 from flexnet.progress import Ticker
 from flexnet.solver import checked, column_blocks, new_highs, row_blocks, run_checked
 
@@ -217,8 +216,7 @@ def lagrangian_bound(milp: Milp, block: np.ndarray, y: np.ndarray, *,
                       "col_lower": milp.col_lower[cols], "col_upper": milp.col_upper[cols],
                       "integer": milp.integer[cols], "options": options or {},
                       "start": None if start is None else start[cols]})
-    out = fan_out(_block_task, tasks, parallel=client is not None, client=client,
-                  progress=progress, desc="blocks")
+    out = fan_out(_block_task, tasks, client=client, progress=progress, desc="blocks")
     x = np.zeros(milp.A.shape[1])
     for b, o in enumerate(out):
         cols = order[cuts[b]:cuts[b + 1]]
@@ -267,7 +265,8 @@ def pattern_master(milp: Milp, block: np.ndarray, pattern: np.ndarray,
 def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: np.ndarray, *,
                     mip_gap: float = 1e-3, max_rounds: int = 5,
                     time_limit: float | None = None, threads: int = 1,
-                    solver_options: dict[str, Any] | None = None, parallel: bool = False,
+                    solver_options: dict[str, Any] | None = None,
+                    parallel: bool | str = "auto",
                     workers: int | None = None,
                     scheduler_address: str | None = None, progress: bool = False
                     ) -> BlockResult:
@@ -287,7 +286,8 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
     solver_options : dict, optional
         HiGHS options for every MILP (HiGHS's names), e.g. ``mip_feasibility_tolerance``.
     parallel, workers, scheduler_address
-        Solve the blocks on dask (one client for all rounds).
+        Solve the blocks on dask (one client for all rounds), as
+        :func:`flexnet.parallel.use_dask` decides.
     """
     t0 = time.perf_counter()
     rows = row_blocks(milp.A, block)
@@ -308,8 +308,7 @@ def solve_by_blocks(milp: Milp, block: np.ndarray, pattern: np.ndarray, start: n
         return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
     ticker = Ticker("nested decomposition", progress)
-    with (dask_client(workers, scheduler_address) if parallel
-          else contextlib.nullcontext()) as client:
+    with executor(parallel, workers, scheduler_address) as client:
         for r in range(max_rounds):
             t_r = time.perf_counter()
             y = _multipliers(milp, x_inc, coupling, opts(left()))

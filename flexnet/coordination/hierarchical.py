@@ -19,10 +19,9 @@ entry whose bounds change each iteration, and the bounded segment columns carry 
 ρ·slope_k. Subproblems are built once — on dask workers when parallel — and only costs
 and row bounds change between iterations.
 
-ρ is residual-balanced (×/÷ 2 when one residual exceeds 10× the other) and the loop stops
-by Boyd et al.'s rule (2011, §3.3): ‖r‖ ≤ √p ε_abs + ε_rel max(‖x‖, ‖z‖) and
-‖s‖ ≤ √p ε_abs + ε_rel ‖λ‖. Hitting ``max_iter`` returns status ``max_iterations``, with
-a warning; it is never reported as converged.
+The iteration itself (residual-balanced ρ, Boyd et al.'s stopping rule) is
+:func:`flexnet.coordination.admm.admm`. Hitting ``max_iter`` returns status
+``max_iterations``, with a warning; it is never reported as converged.
 """
 
 from __future__ import annotations
@@ -36,17 +35,15 @@ import linopy
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
 from flexnet import blocks as b
 from flexnet.blocks.common import coords
+from flexnet.coordination.admm import AdmmState, Tolerances, admm
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
-from flexnet.errors import DataError, InfeasibleError, SolverError
-from flexnet.parallel import ModelPool
-from flexnet.progress import Ticker
-from flexnet.progress import mode as progress_mode
+from flexnet.errors import DataError
+from flexnet.parallel import AgentPool, executor
 from flexnet.results import extract, finalize
-from flexnet.solver import OWN_START_MAX_ROWS, WARM_OPTIONS, PersistentLP, SnapshotSplitLP, new_model
+from flexnet.solver import WARM_OPTIONS, ComponentLP, PersistentLP, SnapshotSplitLP, new_model
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -60,11 +57,6 @@ log = logging.getLogger("flexnet")
 GROUP_FEEDERS = 12
 #: feeders per independent LP inside a DSO group's subproblem (see ``Subproblem``)
 BLOCK_FEEDERS = 1
-#: threads solving the TSO's hourly LPs at once on dask, where the TSO leads
-#: (``ModelPool(lead=...)``) and the DSO groups' lanes yield to it; serially one
-TSO_BLOCK_THREADS = 2
-#: ADMM iterations after which the agents may be re-placed by their recent solve times
-REBALANCE_AT = (2, 5, 10, 20, 40, 80, 160)
 #: the exchanged quantities (snapshot, dso), in this order on the ``exchange`` dim
 EXCHANGE = ("Pcc-p", "Pcc-r-up", "Pcc-r-down")
 #: added with VPP classification: TVPP reserve offered straight to the TSO
@@ -139,6 +131,9 @@ def build_dso(system: System, tvpp: dict[str, np.ndarray] | None = None) -> lino
 class Subproblem:
     """One ADMM agent, built once and updated in place; picklable (rebuilds lazily).
 
+    Its answer depends on the step's arguments only (the ADMM state), so a copy rebuilt
+    cold elsewhere (after a worker loss) answers the same step with the same optimum.
+
     Parameters
     ----------
     role : {"tso", "dso"}
@@ -148,18 +143,17 @@ class Subproblem:
         Solve hour by hour while no time-coupling row binds (:class:`SnapshotSplitLP`).
     blocks : int, optional
         Solve the LP as this many independent LPs: its connected components (the
-        feeders of a DSO group share no row), packed in order (``SnapshotSplitLP`` with
-        ``by="components"``). Smaller LPs re-solve faster than one LP of them all.
+        feeders of a DSO group share no row), packed in order (:class:`ComponentLP`).
+        Smaller LPs re-solve faster than one LP of them all.
     """
 
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
                  options: dict[str, Any] | None = None,
                  tvpp: dict[str, np.ndarray] | None = None, split: bool = False,
-                 blocks: int | None = None, block_threads: int = 1) -> None:
+                 blocks: int | None = None) -> None:
         self.role = role
         self.split = split
         self.blocks = blocks
-        self.block_threads = block_threads
         self.tvpp = tvpp
         self.names = EXCHANGE + (EXCHANGE_TVPP if tvpp is not None else ())
         self.system_ds = system_ds
@@ -172,9 +166,14 @@ class Subproblem:
         self._solved = False
 
     def __getstate__(self) -> dict:
-        # highspy models do not pickle: a copy rebuilds from its data on first use (the
-        # ModelPool replays the last step on a re-created agent)
+        # highspy models do not pickle: a copy rebuilds from its data on first use
         return self.__dict__ | {"_lp": None, "_system": None, "_solved": False}
+
+    @property
+    def weight(self) -> float:
+        """Its size for placing agents on workers: element-hours (a proxy for rows)."""
+        return float(self.system_ds.sizes.get("snapshot", 1) * sum(
+            n for d, n in self.system_ds.sizes.items() if d != "snapshot"))
 
     @property
     def system(self) -> System:
@@ -192,15 +191,8 @@ class Subproblem:
             name = f"hierarchical/{self.role}"
             if self.split:
                 lp = SnapshotSplitLP(m, self.options, name=name)
-                # threads pay where the hourly LPs are solved at every run (LPs above
-                # OWN_START_MAX_ROWS): ACTIVSg2000's TSO solve 1.60 → 1.05 s. On the
-                # 200-bus TSO the second thread took CPU from the DSO groups instead
-                # (100 feeders, 2 workers: 0.581 → 0.595–0.600 s per iteration)
-                if lp.stats["cons"] > OWN_START_MAX_ROWS:
-                    lp.block_threads = self.block_threads
             elif self.blocks and self.blocks > 1:
-                lp = SnapshotSplitLP(m, self.options, name=name, by="components",
-                                     blocks=self.blocks)
+                lp = ComponentLP(m, self.options, name=name, blocks=self.blocks)
             else:
                 lp = PersistentLP(m, self.options, name=name)
             self._x = np.stack([lp.cols(n) for n in self.names])        # (exchange, t·d)
@@ -219,7 +211,7 @@ class Subproblem:
     def stats(self) -> dict[str, float]:
         """Size, set-up times and the sum of solve seconds so far (:func:`record_stats` row)."""
         out = dict(self.lp.stats)
-        if self.role == "tso" and isinstance(self.lp, SnapshotSplitLP):
+        if isinstance(self.lp, SnapshotSplitLP):
             out.update(split_runs=self.lp.split_runs, whole_runs=self.lp.whole_runs)
         return out
 
@@ -240,9 +232,10 @@ class Subproblem:
         return {"status": status, "x": x[self._x].reshape(price.shape),
                 "cost": lp.base_objective(x), "seconds": time.perf_counter() - t0}
 
-    def result(self) -> xr.Dataset:
-        """Labeled results of the last solve (variables and duals by name)."""
-        if not self._solved:
+    def result(self, price: np.ndarray, target: np.ndarray, rho: float) -> xr.Dataset:
+        """Labeled results of the last step, whose arguments these are (a copy rebuilt
+        since solves it again)."""
+        if not self._solved and self.step(price, target, rho)["status"] != "optimal":
             raise RuntimeError(f"{self.role} subproblem: no optimal solve to report")
         self.lp.assign()
         return extract(self.lp.model, self.system)
@@ -297,16 +290,13 @@ def solve_hierarchical(
         local market (``Pcc-r-*``). ``False``: every resource is in a DVPP.
     parallel, workers, scheduler_address
         ``True`` runs the agents on dask (a LocalCluster of ``workers`` processes, or the
-        scheduler at ``scheduler_address``); ``"auto"`` does so when either is given.
-        On 2 cores, 2 workers made ADMM iterations 1.7–2.0× faster at 100–300 feeders and
-        on ACTIVSg2000 + 500 feeders, less where the TSO's own solve dominates (1.5× on
-        the synthetic 2,000 × 500; docs/scaling.md); on small cases the workers' start-up
-        outweighs the gain.
+        scheduler at ``scheduler_address``); ``"auto"`` does so when either is given
+        (:func:`flexnet.parallel.use_dask`). The agents are placed once, by size; on small
+        cases the workers' start-up outweighs the gain (docs/scaling.md).
     split_tso : bool, default True
         Solve the TSO subproblem as one LP per hour, and as a whole only when a ramp
         binds, warm from the hourly bases (:class:`flexnet.solver.SnapshotSplitLP`; the
-        result is the same). On the 2,000-bus TSO a cold solve took 26 s instead of
-        ≈ 10 min.
+        result is the same); much faster on large TSOs (docs/scaling.md).
     **options
         Solver options for every agent (``threads``, ``time_limit``, HiGHS option names).
         The agents re-solve warm without cost perturbation and scaling
@@ -325,73 +315,90 @@ def solve_hierarchical(
     from flexnet.coordination.centralized import resolve_formulation
 
     formulation = resolve_formulation(formulation, system, "hierarchical", lazy=False)
-    show = progress and progress_mode() != "0"
-    # "auto": dask only when asked for workers or a scheduler: a LocalCluster takes ≈ 1.4 s
-    # and 124 MB per worker to start, more than a small case's whole ADMM run
-    use_dask = parallel is True or (parallel == "auto" and (
-        scheduler_address is not None or workers is not None))
-    # serially, groups only add linopy builds (≈ 1.3 s each however small); the feeder
-    # LPs inside are the same, as long as each feeder is one
-    parts = _groups(system, groups or (None if use_dask or BLOCK_FEEDERS != 1 else 1))
-    table = None
-    if vpp is not False:
-        from flexnet.vpp import classify
+    with executor(parallel, workers, scheduler_address) as client:
+        # serially, groups only add linopy builds (≈ 1.3 s each however small); the
+        # feeder LPs inside are the same, as long as each feeder is one
+        parts = _groups(system, groups or (None if client is not None or BLOCK_FEEDERS != 1
+                                           else 1))
+        table = None
+        if vpp is not False:
+            from flexnet.vpp import classify
 
-        table = classify(system) if vpp is True else vpp
-    subs = [system.select(g) for g in parts]
-    names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
-    agents = [Subproblem("tso", system.ds, formulation, options, tvpp=_masks(system, table),
-                         split=split_tso, block_threads=TSO_BLOCK_THREADS if use_dask else 1)] + [
-        Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
-                   blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
-    t0 = time.perf_counter()
-    # the TSO leads: its re-solves (seconds, when ramps bind) overlap the DSO groups' solves
-    with ModelPool(agents, parallel=use_dask, workers=workers,
-                   scheduler_address=scheduler_address, lead=[0]) as pool:
-        t_build = time.perf_counter()
-        built = pool.call("build")
-        t_build = time.perf_counter() - t_build
-        log.info("hierarchical: %d subproblems built in %.1f s", len(agents), t_build)
-        hist, state = _admm(system, parts, pool, names, built=built, rho=rho, max_iter=max_iter,
-                            eps_abs=eps_abs, eps_rel=eps_rel, show=show)
-        parts_ds = pool.call("result")
-        sizes = pd.DataFrame(pool.call("stats"))
-    wall = time.perf_counter() - t0
+            table = classify(system) if vpp is True else vpp
+        subs = [system.select(g) for g in parts]
+        names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
+        agents = [Subproblem("tso", system.ds, formulation, options,
+                             tvpp=_masks(system, table), split=split_tso)] + [
+            Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
+                       blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
+        dsos = list(system.ds.dso.values)
+        shares = [slice(None)] + [np.array([dsos.index(d) for d in g]) for g in parts]
+        t0 = time.perf_counter()
+        with AgentPool(agents, client, weights=[a.weight for a in agents]) as pool:
+            built = pool.call("build")
+            t_build = time.perf_counter() - t0
+            log.info("hierarchical: %d subproblems built in %.1f s", len(agents), t_build)
+            state = admm(pool, shares, (len(names), system.n("snapshot"), len(dsos)),
+                         rho=rho, tol=Tolerances(eps_abs, eps_rel, max_iter),
+                         labels=["the TSO"] + [f"DSO group {g}" for g in parts],
+                         record=lambda st: {"pcc_price": _dso_side(st, shares)[0].mean(axis=0)},
+                         scheme="hierarchical", progress=progress)
+            parts_ds = pool.call("result", state.last_args)
+            sizes = pd.DataFrame(pool.call("stats"))
+        wall = time.perf_counter() - t0
     res = _merge(system, parts_ds)
-    res = res.assign(**_prices(system, state["lam_d"]))
+    lam_d = _dso_side(state, shares)
+    res = res.assign(**_prices(system, lam_d))
     extra_vpp = {}
     if table is not None:
-        res["tvpp_flex_up"] = xr.DataArray(state["x_d"][3], coords=res.pcc_p.coords)
-        res["tvpp_flex_down"] = xr.DataArray(state["x_d"][4], coords=res.pcc_p.coords)
+        x_d = state.gather(state.x[1:], shares[1:])
+        res["tvpp_flex_up"] = xr.DataArray(x_d[3], coords=res.pcc_p.coords)
+        res["tvpp_flex_down"] = xr.DataArray(x_d[4], coords=res.pcc_p.coords)
         extra_vpp = {"vpp_k": table.attrs["k"], "vpp_tvpp_members": int(
             (table.vpp_class == "TVPP").sum()), "vpp_dvpp_members": int(
             (table.vpp_class == "DVPP").sum())}
+    hist = _history(state, dsos)
     res = xr.merge([res, hist])
-    converged = state["converged"]
-    status = "optimal" if converged else "max_iterations"
-    if not converged:
+    status = "optimal" if state.converged else "max_iterations"
+    if not state.converged:
         warnings.warn(f"hierarchical: ADMM did not converge in {max_iter} iterations "
                       f"(primal residual {hist.admm_primal_residual.values[-1]:.3g} MW); "
                       "the result is not the joint optimum — raise max_iter or tune rho",
                       RuntimeWarning, stacklevel=2)
+    runs = {k: int(sizes[k].sum()) if k in sizes else 0 for k in ("split_runs", "whole_runs")}
     return finalize(res, system, scheme="hierarchical-vpp" if table is not None
-                    else "hierarchical", status=status,
-                    objective=state["cost"],
+                    else "hierarchical", status=status, objective=state.cost,
                     extra={"admm_iterations": len(hist.iteration),
-                           "admm_build_s": t_build, "admm_build_max_s": max(b["seconds"] for b in built),
+                           "admm_build_s": t_build,
+                           "admm_build_max_s": max(b["seconds"] for b in built),
                            "admm_vars": int(sizes.vars.sum()), "admm_cons": int(sizes.cons.sum()),
                            "admm_nonzeros": int(sizes.nonzeros.sum()),
                            "admm_handoff_s": float(sizes.handoff_s.sum()),
                            "admm_solve_s": float(sizes.solve_s.sum()),
-                           "admm_converged": int(converged), "admm_wall_s": wall,
-                           "admm_subproblems": len(agents), "admm_agents_moved": state["moved"],
+                           "admm_converged": int(state.converged), "admm_wall_s": wall,
+                           "admm_subproblems": len(agents),
                            # independent LPs the DSO groups are solved as (see BLOCK_FEEDERS)
                            "admm_dso_lps": int(sizes.get("blocks", pd.Series(1.0, sizes.index))
                                                .iloc[1:].fillna(1).sum()),
                            "formulation": formulation,
-                           "admm_tso_split_runs": int(sizes.get("split_runs", pd.Series([0])).sum()),
-                           "admm_tso_whole_runs": int(sizes.get("whole_runs", pd.Series([0])).sum()),
+                           "admm_tso_split_runs": runs["split_runs"],
+                           "admm_tso_whole_runs": runs["whole_runs"],
                            "vpp_classification": int(table is not None), **extra_vpp})
+
+
+def _dso_side(state: AdmmState, shares: list) -> np.ndarray:
+    """The DSO groups' multipliers on z's shape (exchange, snapshot, dso)."""
+    return state.gather(state.lam[1:], shares[1:])
+
+
+def _history(state: AdmmState, dsos: list) -> xr.Dataset:
+    """The ADMM history as ``admm_*`` variables on an ``iteration`` dim."""
+    rows = pd.DataFrame(state.history)
+    it = np.arange(len(rows))
+    out = {f"admm_{k}": ("iteration", rows[k].to_numpy(dtype=float))
+           for k in rows.columns if k != "pcc_price"}
+    out["admm_pcc_price"] = (("iteration", "dso"), np.stack(rows.pcc_price.to_list()))
+    return xr.Dataset(out, coords={"iteration": it, "dso": dsos})
 
 
 def _masks(system: System, table: pd.DataFrame | None) -> dict[str, np.ndarray] | None:
@@ -401,92 +408,6 @@ def _masks(system: System, table: pd.DataFrame | None) -> dict[str, np.ndarray] 
     members = table[table.vpp_class == "TVPP"]
     return {k: np.isin(system.ds[k].values, members.asset[members.kind == k].values)
             for k in ("building", "fleet", "storage", "der") if k in system.ds.dims}
-
-
-def _admm(system: System, parts: list[list[str]], pool: ModelPool, names: tuple[str, ...], *,
-          built: list[dict], rho: float,
-          max_iter: int, eps_abs: float, eps_rel: float, show: bool) -> tuple[xr.Dataset, dict]:
-    dsos = list(system.ds.dso.values)
-    shape = (len(names), system.n("snapshot"), len(dsos))
-    pos = [[dsos.index(d) for d in g] for g in parts]
-    z = np.zeros(shape)
-    lam_t, lam_d = np.zeros(shape), np.zeros(shape)
-    p = z.size
-    rows: list[tuple] = []
-    converged = False
-    cost = np.nan
-    spent = np.zeros(len(parts) + 1)  # per-agent solve seconds so far
-    spent_then, last = spent.copy(), 0  # at the last rebalance check (first: iteration 0)
-    bar = tqdm(total=max_iter, desc="ADMM", disable=not show or progress_mode() != "bar")
-    ticker = Ticker("ADMM", show)
-    for it in range(max_iter):
-        t_it = time.perf_counter()
-        args = [(lam_t, z, rho)] + [(lam_d[:, :, i], z[:, :, i], rho) for i in pos]
-        out = pool.call("step", args)
-        seconds = [o["seconds"] for o in out]
-        # before a rebalance moves agents; the TSO runs beside its worker's DSO groups
-        busiest = max(*pool.worker_loads(seconds), seconds[0])
-        spent += seconds
-        if it == 0:  # cold solves: not a guide to the warm ones that follow
-            spent_then = spent.copy()
-        if it in REBALANCE_AT:
-            # even out the workers' loads by the warm solve times since the last check:
-            # they drift (the 600-bus TSO's went 0.3 → 1.5 s), and iteration 0's cold
-            # times rank the agents differently. Exact: a moved agent's copy replays its
-            # steps in the idle time of its new worker before it takes over.
-            recent = (spent - spent_then) / (it - last)
-            pool.rebalance(recent, background=True, setup=[b["seconds"] for b in built])
-            spent_then, last = spent.copy(), it
-        pool.catch_up(seconds)  # budgets the copies' replays in the next iteration
-        bad = [k for k, o in enumerate(out) if o["status"] != "optimal"]
-        if bad:
-            who = "the TSO" if bad[0] == 0 else f"DSO group {parts[bad[0] - 1]}"
-            err = InfeasibleError if "infeasible" in out[bad[0]]["status"] else SolverError
-            raise err(f"ADMM iteration {it}: the subproblem of {who} is not solvable",
-                      scheme="hierarchical", status=out[bad[0]]["status"],
-                      hint="solve the case with scheme='centralized' to locate the cause")
-        x_t = out[0]["x"]
-        x_d = np.zeros(shape)
-        for i, o in zip(pos, out[1:], strict=True):
-            x_d[:, :, i] = o["x"]
-        z_old = z
-        z = 0.5 * (x_t + x_d)
-        lam_t = lam_t + rho * (x_t - z)
-        lam_d = lam_d + rho * (x_d - z)
-        r = float(np.sqrt(((x_t - z) ** 2).sum() + ((x_d - z) ** 2).sum()))
-        s = float(rho * np.sqrt(2.0 * ((z - z_old) ** 2).sum()))
-        eps_pri = np.sqrt(2 * p) * eps_abs + eps_rel * max(
-            np.sqrt((x_t**2).sum() + (x_d**2).sum()), np.sqrt(2 * (z**2).sum()))
-        eps_dual = np.sqrt(2 * p) * eps_abs + eps_rel * np.sqrt((lam_t**2).sum() + (lam_d**2).sum())
-        cost = float(sum(o["cost"] for o in out))
-        rows.append((r, s, rho, cost, time.perf_counter() - t_it, lam_d[0].mean(axis=0),
-                     max(seconds), sum(seconds), busiest))
-        bar.update()
-        bar.set_postfix(r=f"{r:.2g}", s=f"{s:.2g}", rho=f"{rho:.3g}")
-        ticker.update(iteration=it, primal_residual=f"{r:.3g} MW", dual_residual=f"{s:.3g}")
-        if it > 0 and r <= eps_pri and s <= eps_dual:
-            converged = True
-            break
-        # residual balancing (Boyd et al. 2011, §3.4.1); λ is unscaled, so it stays put
-        if r > 10 * s:
-            rho *= 2.0
-        elif s > 10 * r:
-            rho /= 2.0
-    bar.close()
-    it_idx = np.arange(len(rows))
-    hist = xr.Dataset({
-        "admm_primal_residual": ("iteration", [q[0] for q in rows]),
-        "admm_dual_residual": ("iteration", [q[1] for q in rows]),
-        "admm_rho": ("iteration", [q[2] for q in rows]),
-        "admm_cost": ("iteration", [q[3] for q in rows]),
-        "admm_iteration_s": ("iteration", [q[4] for q in rows]),
-        "admm_pcc_price": (("iteration", "dso"), np.stack([q[5] for q in rows])),
-        "admm_largest_solve_s": ("iteration", [q[6] for q in rows]),
-        "admm_solve_sum_s": ("iteration", [q[7] for q in rows]),
-        "admm_busiest_worker_s": ("iteration", [q[8] for q in rows]),
-    }, coords={"iteration": it_idx, "dso": dsos})
-    return hist, {"lam_d": lam_d, "x_d": x_d, "converged": converged, "cost": cost,
-                  "moved": pool.moves}
 
 
 def _prices(system: System, lam_d: np.ndarray) -> dict[str, xr.DataArray]:

@@ -267,7 +267,7 @@ def _pcc_lmp_check(system: System, lmp: xr.DataArray, lmp_alone: xr.DataArray,
 
 def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e-6,
                  max_retries: int = 2, hook: Callable[[linopy.Model], None] | None = None,
-                 warm_start: bool = True, max_rounds: int = 5, parallel: bool = False,
+                 warm_start: bool = True, max_rounds: int = 5, parallel: bool | str = "auto",
                  workers: int | None = None, scheduler_address: str | None = None,
                  progress: bool = True, **options: Any) -> Result:
     """Solve the nested scheme and verify the lower level; see the module docstring.
@@ -285,7 +285,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
     max_rounds : int
         ``"blocks"``: most rounds (each: the hours' MILPs and one master).
     parallel, workers, scheduler_address
-        ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler).
+        ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler),
+        as :func:`flexnet.parallel.use_dask` decides (``"auto"``: when either is given).
     formulation : {"auto", "ptdf", "lazy"} (in ``options``)
         The lower level is always in PTDF form (compact KKT). ``"lazy"`` (``"auto"`` above
         1,500 lines): only monitored line limits are lower-level rows, so only they get

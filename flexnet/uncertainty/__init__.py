@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from flexnet.uncertainty.drcc import margins, solve_drcc, validate_out_of_sample
-from flexnet.uncertainty.interval import scenario_profiles, solve_interval, stage2, stage2_batch
+from flexnet.uncertainty.interval import (
+    scenario_profiles,
+    solve_interval,
+    stage2,
+    stage2_batch,
+    stage2_shifts,
+)
 
 __all__ = ["margins", "scenario_profiles", "solve_drcc", "solve_interval", "stage2", "stage2_batch",
-           "validate_out_of_sample"]
+           "stage2_shifts", "validate_out_of_sample"]

@@ -21,18 +21,18 @@ reserved in each uncovered DSO and hour (power and one hour of energy), adding t
 uncovered amount each round, until every extreme is covered or ``max_rounds`` is reached;
 what remains uncovered is reported with hour, DSO and MW.
 
-Stage-2 solves fan out with :func:`flexnet.parallel.fan_out` (dask.distributed by
-default) in batches of one kind; workers get the system dataset and the stage-1 plan and
-build their own models. Every scenario is the ``forecast`` LP of the plan with its bounds
-shifted, so each process builds that LP once per plan (plus, once per run, each extreme
-to take its shift) and re-solves it warm for every scenario (:func:`stage2_batch`).
+Stage-2 solves fan out with :func:`flexnet.parallel.fan_out` (serially, or on dask) in
+batches of one kind. Every scenario is the ``forecast`` LP of the plan with its bounds
+shifted: the driver computes the shifts once per plan (:func:`stage2_shifts`) and sends
+them as arrays with the system dataset and the plan; each batch builds the forecast LP
+once and re-solves it warm for each of its scenarios (:func:`stage2_batch`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import linopy
@@ -43,14 +43,15 @@ from flexnet import blocks as b
 from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
-from flexnet.parallel import dask_client, fan_out
+from flexnet.parallel import executor, fan_out
 from flexnet.solver import PersistentLP, checked, new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["scenario_profiles", "solve_interval", "stage2", "stage2_batch"]
+__all__ = ["Shifts", "scenario_profiles", "solve_interval", "stage2", "stage2_batch",
+           "stage2_shifts"]
 
 log = logging.getLogger("flexnet")
 
@@ -112,58 +113,85 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     return _outcome(m, system)
 
 
-def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
-                 formulation: str = "angle") -> list[xr.Dataset]:
-    """Solve several extremes on one model, changing only bounds; return their outcomes.
+@dataclass(frozen=True)
+class Shifts:
+    """How each extreme's stage-2 LP differs from the plan's ``forecast`` LP: bound shifts.
+
+    ``delta[kind]`` holds (column lower, column upper, row lower, row upper) of the
+    ``kind`` LP minus those of the ``forecast`` LP, in solver order; ``col_hour`` and
+    ``row_hour`` each entry's snapshot position. Computed on the driver
+    (:func:`stage2_shifts`) and sent to the workers as plain arrays.
+    """
+
+    delta: dict[str, tuple[np.ndarray, ...]]
+    col_hour: np.ndarray
+    row_hour: np.ndarray
+
+    def at(self, name: str) -> tuple[np.ndarray, ...]:
+        """The shift of a scenario: ``kind``, or ``kind@h`` (the kind's shift at hour h)."""
+        kind, _, hour = name.partition("@")
+        d = self.delta[kind]
+        if not hour:
+            return d
+        at = (self.col_hour == int(hour),) * 2 + (self.row_hour == int(hour),) * 2
+        return tuple(np.where(w, x, 0.0) for w, x in zip(at, d, strict=True))
+
+
+def stage2_shifts(system: System, plan: xr.Dataset, kinds: Sequence[str],
+                  formulation: str = "angle") -> Shifts | None:
+    """The :class:`Shifts` of ``kinds`` for ``plan``; None where shifting is not exact.
 
     Scenario data (loads, PV, wind) and the stage-1 plan enter the stage-2 LP only as
-    column bounds and row right-hand sides, each additively (a bound is a sum of a plan
-    part and a scenario part) and each scenario entry at its own hour. So every scenario's
-    LP is the ``forecast`` LP of the same plan with its bounds shifted by the scenario's
-    delta (``kind`` − ``forecast``, for ``kind@h`` at hour h only), and a delta does not
-    depend on the plan. Each process keeps, for the latest system, the deltas (each
-    built once, as the ``kind`` LP minus the ``forecast`` LP) and the ``forecast`` LP of
-    the latest plan (:class:`_Stage2Models`): a repair round costs one build per process
-    instead of two per batch. Every batch starts the same HiGHS model cold and re-solves
-    it warm, so serial and dask runs solve the same sequence and give identical numbers.
-    Where the matrices or costs differ between LPs, or scenario data lie outside an hour,
-    every scenario is built on its own (:func:`stage2`).
+    bounds, each additively and each scenario entry at its own hour, so a scenario's LP is
+    the ``forecast`` LP with shifted bounds. That is checked here: the LPs must have the
+    same costs and matrix, and every shift must be finite and lie in one hour.
     """
-    from dask.base import tokenize
+    lps = {k: PersistentLP(_build_stage2(system, plan, scenario_profiles(system.ds, k),
+                                         formulation), name=f"interval/{k}")
+           for k in ("forecast", *kinds)}
+    base = lps["forecast"]
+    col_h, row_h = _hours(base, system)
+    f, structure = _lp_bounds(base.h), _structure(base.h)
+    delta = {}
+    for k in kinds:
+        # where a bound is the same (infinite ones included) the shift is 0
+        d = tuple(np.subtract(x, y, out=np.zeros_like(x), where=x != y)
+                  for x, y in zip(_lp_bounds(lps[k].h), f, strict=True))
+        why = ("the LPs differ in structure" if not _same(_structure(lps[k].h), structure)
+               else "a scenario makes a bound infinite" if not all(
+                   np.isfinite(x).all() for x in d)
+               else "scenario data lie outside an hour" if any(np.any(x[w < 0] != 0) for x, w in
+                   zip(d, (col_h, col_h, row_h, row_h), strict=True)) else "")
+        if why:
+            log.warning("interval: %s; building each scenario's LP", why)
+            return None
+        delta[k] = d
+    return Shifts(delta, col_h, row_h)
 
+
+def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
+                 shifts: Shifts | None, formulation: str = "angle") -> list[xr.Dataset]:
+    """Solve several extremes on one model, changing only bounds; return their outcomes.
+
+    Builds the plan's ``forecast`` LP once, cold, and re-solves it warm with each
+    scenario's :class:`Shifts`, so any process solves a batch in the same sequence and
+    serial and dask runs give identical numbers. Without shifts every scenario is built
+    on its own (:func:`stage2`).
+    """
     from flexnet.grid.system import System
 
-    with _LOCK:  # workers with several threads share this process's models
-        return _stage2_batch(names, System(system_ds, validate=False), plan, formulation,
-                             tokenize(system_ds, formulation), tokenize(plan))
-
-
-def _stage2_batch(names: list[str], system: System, plan: xr.Dataset, formulation: str,
-                  key: str, plan_key: str) -> list[xr.Dataset]:
-    system_ds = system.ds
-    models = _STAGE2.get("models")
-    if models is None or models.key != key:
-        _STAGE2.clear()  # one system per process: drop the last one's models first
-        models = _STAGE2["models"] = _Stage2Models(system, formulation, key)
-    base = models.for_plan(plan, plan_key)
-    deltas = {k: models.delta(k) for k in dict.fromkeys(n.partition("@")[0] for n in names)}
-    if base is None or any(d is None for d in deltas.values()):
-        _STAGE2.clear()
+    if shifts is None:
         return [stage2(n, system_ds, plan, formulation) for n in names]
-    f = models.bounds
-    checked(base.h.clearSolver(), "clearSolver", "interval")  # the batch starts cold
+    system = System(system_ds, validate=False)
+    base = PersistentLP(_build_stage2(system, plan, scenario_profiles(system_ds, "forecast"),
+                                      formulation), name="interval/forecast")
+    f = _lp_bounds(base.h)
+    cols, rows = (np.arange(x.size, dtype=np.int32) for x in (f[0], f[2]))
     out = []
     for name in names:
-        kind, _, hour = name.partition("@")
-        d = deltas[kind]
-        if hour:
-            at = (models.col_h == int(hour),) * 2 + (models.row_h == int(hour),) * 2
-            d = tuple(np.where(w, x, 0.0) for w, x in zip(at, d, strict=True))
-        lb, ub, rl, ru = (x + y for x, y in zip(f, d, strict=True))
-        h = base.h
-        cols, rows = np.arange(lb.size, dtype=np.int32), np.arange(rl.size, dtype=np.int32)
-        checked(h.changeColsBounds(cols.size, cols, lb, ub), "changeColsBounds", "interval")
-        checked(h.changeRowsBounds(rows.size, rows, rl, ru), "changeRowsBounds", "interval")
+        lb, ub, rl, ru = (x + y for x, y in zip(f, shifts.at(name), strict=True))
+        checked(base.h.changeColsBounds(cols.size, cols, lb, ub), "changeColsBounds", "interval")
+        checked(base.h.changeRowsBounds(rows.size, rows, rl, ru), "changeRowsBounds", "interval")
         status = base.run()
         if status != "optimal":
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
@@ -174,72 +202,6 @@ def _stage2_batch(names: list[str], system: System, plan: xr.Dataset, formulatio
     return out
 
 
-#: this process's stage-2 models (:class:`_Stage2Models` under ``"models"``)
-_STAGE2: dict[str, Any] = {}
-_LOCK = threading.Lock()
-
-
-def clear_stage2_cache() -> None:
-    """Drop this process's stage-2 models (:func:`solve_interval` does so when it ends)."""
-    _STAGE2.clear()
-
-
-class _Stage2Models:
-    """The stage-2 LPs of one system: the latest plan's ``forecast`` LP and scenario deltas."""
-
-    def __init__(self, system: System, formulation: str, key: str) -> None:
-        self.system, self.formulation, self.key = system, formulation, key
-        self.plan_key: str | None = None
-        self.plan: xr.Dataset | None = None
-        self.lp: PersistentLP | None = None
-        self.bounds: tuple[np.ndarray, ...] = ()
-        self.structure: tuple[np.ndarray, ...] | None = None
-        self.deltas: dict[str, tuple[np.ndarray, ...] | None] = {}
-
-    def _build(self, kind: str) -> PersistentLP:
-        m = _build_stage2(self.system, self.plan, scenario_profiles(self.system.ds, kind),
-                          self.formulation)
-        return PersistentLP(m, name=f"interval/{kind}")
-
-    def for_plan(self, plan: xr.Dataset, plan_key: str) -> PersistentLP | None:
-        """The ``forecast`` LP of ``plan`` (built on first use); None if its structure differs."""
-        if plan_key != self.plan_key:
-            self.plan, self.plan_key = plan, plan_key
-            self.lp = self._build("forecast")
-            self.bounds = _lp_bounds(self.lp.h)
-            structure = _structure(self.lp.h)
-            if self.structure is None:
-                self.structure = structure
-                self.col_h = _hour_of(self.lp.model.variables, self.lp._vlabels, self.system)
-                self.row_h = _hour_of(self.lp.model.constraints, self.lp._clabels, self.system)
-            elif not _same(structure, self.structure):
-                log.warning("interval: stage-2 LPs differ in structure between plans; "
-                            "building each scenario")
-                return None
-        return self.lp
-
-    def delta(self, kind: str) -> tuple[np.ndarray, ...] | None:
-        """Bounds of ``kind`` minus those of ``forecast`` (None where that is not exact)."""
-        if kind not in self.deltas:
-            lp = self._build(kind)
-            # where a bound is the same (infinite ones included) the shift is 0
-            d: tuple[np.ndarray, ...] | None = tuple(
-                np.subtract(k, f, out=np.zeros_like(k), where=k != f)
-                for k, f in zip(_lp_bounds(lp.h), self.bounds, strict=True))
-            if not _same(_structure(lp.h), self.structure):
-                log.warning("interval: stage-2 models differ in structure; building each scenario")
-                d = None
-            elif any(np.any(x[w < 0] != 0) for x, w in zip(
-                    d, (self.col_h, self.col_h, self.row_h, self.row_h), strict=True)):
-                log.warning("interval: scenario data outside an hour; building each scenario")
-                d = None
-            elif not all(np.isfinite(x).all() for x in d):  # finite on one side only
-                log.warning("interval: a scenario makes a bound infinite; building each scenario")
-                d = None
-            self.deltas[kind] = d
-        return self.deltas[kind]
-
-
 def _lp_bounds(h: Any) -> tuple[np.ndarray, ...]:
     lp = h.getLp()
     return tuple(np.asarray(v, dtype=float).copy() for v in (
@@ -247,29 +209,31 @@ def _lp_bounds(h: Any) -> tuple[np.ndarray, ...]:
 
 
 def _structure(h: Any) -> tuple[np.ndarray, ...]:
-    """Costs and matrix of a highspy model: what scenarios and plans must not change."""
+    """Costs and matrix of a highspy model: what scenarios must not change."""
     lp = h.getLp()
     return tuple(np.asarray(v).copy() for v in (lp.col_cost_, lp.a_matrix_.start_,
                                                  lp.a_matrix_.index_, lp.a_matrix_.value_))
 
 
-def _same(a: tuple[np.ndarray, ...] | None, b: tuple[np.ndarray, ...] | None) -> bool:
-    return a is not None and b is not None and all(
-        x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def _hour_of(items: Any, labels: Any, system: System) -> np.ndarray:
-    """Snapshot position of every column (or row) in solver order; −1 without a snapshot."""
-    hour = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+def _hours(lp: PersistentLP, system: System) -> tuple[np.ndarray, np.ndarray]:
+    """Snapshot position of every column and row in solver order; −1 without a snapshot."""
     t = xr.DataArray(np.arange(system.n("snapshot")), coords={"snapshot": system.ds.snapshot})
-    for item in items.data.values():
-        lab = item.labels
-        if "snapshot" not in lab.dims:
-            continue
-        hours = t.broadcast_like(lab).transpose(*lab.dims).values
-        ok = lab.values >= 0
-        hour[lab.values[ok]] = hours[ok]
-    return hour[np.asarray(labels)]
+    out = []
+    for items, pos_of, n in ((lp.model.variables, lp.cols, lp.h.getNumCol()),
+                             (lp.model.constraints, lp.rows, lp.h.getNumRow())):
+        hour = np.full(int(n), -1, dtype=np.int64)
+        for name, item in items.items():
+            lab = item.labels
+            if "snapshot" in lab.dims:
+                pos = pos_of(name)
+                ok = pos >= 0
+                hour[pos[ok]] = t.broadcast_like(lab).transpose(*lab.dims).values.ravel()[ok]
+        out.append(hour)
+    return out[0], out[1]
 
 
 def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray],
@@ -480,9 +444,10 @@ def solve_interval(
 ) -> Result:
     """Run the interval two-stage algorithm; return the stage-1 result with scenarios.
 
-    Stage-2 scenarios run on dask.distributed: a LocalCluster with ``workers`` processes
-    (default: one per core), or the cluster at ``scheduler_address``. ``parallel=False``
-    runs them serially in this process; both paths give identical numbers.
+    Stage-2 scenarios run serially, or on dask.distributed (:func:`flexnet.parallel.use_dask`:
+    ``parallel=True``, or ``workers`` or ``scheduler_address`` given): a LocalCluster
+    with ``workers`` processes (default: one per core), or the cluster at
+    ``scheduler_address``. Both paths give identical numbers.
 
     The result carries a ``scenario`` dim: ``scenario_uncovered`` (scenario, snapshot,
     dso) in MW, ``scenario_v_min``, ``scenario_storage_p``/``_soc``, ``scenario_ts_shed``
@@ -507,18 +472,9 @@ def solve_interval(
     need_up, need_down = zeros.copy(), zeros.copy()
     cap = aggregate_const(system.ds.storage_p_max, asset_dso(system, "storage_node"),
                           system.ds.indexes["dso"]) if system.n("storage") else 0.0 * zeros
-    use_dask = parallel is True or parallel == "auto"
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(dask_client(workers, scheduler_address)) if use_dask \
-            else None
-        try:
-            plan, results, rounds, stop = _rounds(system, scheme, options, formulation, cap,
-                                                  need_up, need_down, max_rounds, tol, client)
-        finally:  # the stage-2 models are only for this run
-            clear_stage2_cache()
-            if client is not None:
-                with contextlib.suppress(Exception):  # a lost worker has nothing to drop
-                    client.run(clear_stage2_cache)
+    with executor(parallel, workers, scheduler_address) as client:
+        plan, results, rounds, stop = _rounds(system, scheme, options, formulation, cap,
+                                              need_up, need_down, max_rounds, tol, client)
     return _assemble(plan, results, rounds, tol, stop)
 
 
@@ -529,7 +485,6 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
 
     rounds, hook, stop = 0, None, ""
     plan = results = None
-    kw = {"client": client, "parallel": client is not None}
     # centralized stage 1 is built once and re-solved warm; others rebuild with a hook
     stage1 = _CentralizedStage1(system, options, need_up, cap) if scheme == "centralized" else None
     while True:
@@ -546,12 +501,13 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
             break
         plan = new_plan
         names = ["high", "low"]
-        shared = {"system_ds": system.ds, "plan": plan.dataset, "formulation": formulation}
-        first = _batches(names, shared, "interval extremes", kw)
+        shared = {"system_ds": system.ds, "plan": plan.dataset, "formulation": formulation,
+                  "shifts": stage2_shifts(system, plan.dataset, names, formulation)}
+        first = _batches(names, shared, "interval extremes", client)
         hours = sorted({int(h) for r in first for h in
                         np.flatnonzero((r["uncovered"].sum("dso") > tol).values)})
         extra = [f"{k}@{h}" for h in hours for k in ("high", "low")]
-        more = _batches(extra, shared, "per-hour extremes", kw) if extra else []
+        more = _batches(extra, shared, "per-hour extremes", client) if extra else []
         results = dict(zip(names + extra, first + more, strict=True))
         unc = xr.concat([r["uncovered"] for r in results.values()], "scenario")
         if float(unc.max()) <= tol:
@@ -573,7 +529,7 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
     return plan, results, rounds, stop
 
 
-def _batches(names: list[str], shared: dict, desc: str, kw: dict) -> list[xr.Dataset]:
+def _batches(names: list[str], shared: dict, desc: str, client: Any) -> list[xr.Dataset]:
     """Scenarios in batches through :func:`fan_out`; results in the order of ``names``.
 
     Batches hold one kind (``high@*`` or ``low@*``) and at most :data:`BATCH` scenarios,
@@ -585,7 +541,8 @@ def _batches(names: list[str], shared: dict, desc: str, kw: dict) -> list[xr.Dat
         same = [n for n in names if n.partition("@")[0] == kind]
         chunks += [same[i:i + BATCH] for i in range(0, len(same), BATCH)]
     out = dict(zip([n for c in chunks for n in c],
-                   [r for batch in fan_out(stage2_batch, chunks, shared=shared, desc=desc, **kw)
+                   [r for batch in fan_out(stage2_batch, chunks, shared=shared, desc=desc,
+                                                    client=client)
                     for r in batch], strict=True))
     return [out[n] for n in names]
 
