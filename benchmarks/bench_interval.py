@@ -23,7 +23,7 @@ from _common import write
 
 import flexnet
 from flexnet.parallel import dask_client, fan_out
-from flexnet.uncertainty.interval import _batches, stage2, stage2_shifts
+from flexnet.uncertainty.interval import _batches, stage2, stage2_lp
 
 
 def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def main(buses: int = 300, feeders: int = 60, hours: int = 12) -> pd.DataFrame:
     rows.append({"mode": "cold (one build per scenario)", "workers": 1, "startup_s": 0.0,
                  "wall_s": round(cold * len(names), 1)})
     t = time.perf_counter()
-    shared["shifts"] = stage2_shifts(s, plan.dataset, ["high", "low"])
+    shared["lp"] = stage2_lp(s, plan.dataset, ["high", "low"])
     shifts_s = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     serial = _batches(names, shared, "batched", None)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from flexnet._version import __version__
 from flexnet.api import compare, solve
 from flexnet.errors import DataError, FlexnetError, InfeasibleError, SolverError, UnboundedError
 from flexnet.grid import DEFAULT_CASE, System, list_cases, load_case, read_system, synthetic_system
-
-__version__ = "0.2.0"
-
-from flexnet.options import OptionError  # noqa: E402
-from flexnet.quality import SheddingError, SuboptimalError  # noqa: E402
-from flexnet.results import Result, read_result  # noqa: E402
+from flexnet.options import OptionError
+from flexnet.quality import SheddingError, SuboptimalError
+from flexnet.results import Result, read_result
 
 
 def _document_options() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from flexnet._version import __version__
 from flexnet.blocks.drp import drp_reward
 from flexnet.errors import DataError
 from flexnet.grid.system import atomic_to_netcdf, open_flexnet_dataset
@@ -303,8 +304,6 @@ _SUMMARY_KEYS = ["total_cost", "energy_market_cost", "flexibility_market_cost",
 def finalize(res: xr.Dataset, system: System, *, scheme: str, status: str,
              objective: float, extra: dict | None = None) -> Result:
     """Complete a raw extraction: derived results, units, metrics and global attrs."""
-    from flexnet import __version__
-
     res = complete(res, system)
     figures = metrics(res, system)
     res = res.drop_vars([v for v in res.data_vars if str(v).startswith("_")])

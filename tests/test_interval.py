@@ -15,7 +15,7 @@ from flexnet.uncertainty import (
     solve_interval,
     stage2,
     stage2_batch,
-    stage2_shifts,
+    stage2_lp,
 )
 
 
@@ -88,7 +88,7 @@ def test_batch_of_bound_changes_equals_scenarios_built_one_by_one(serial):
     system = serial.system
     plan = serial.dataset
     names = ["high@1", "high@3", "high"]
-    batch = stage2_batch(names, system.ds, plan, stage2_shifts(system, plan, ["high"]))
+    batch = stage2_batch(names, system.ds, plan, stage2_lp(system, plan, ["high"]))
     for name, got in zip(names, batch, strict=True):
         own = stage2(name, system.ds, plan)
         assert got.attrs["objective"] == pytest.approx(own.attrs["objective"], rel=1e-9), name
@@ -110,7 +110,7 @@ def test_scenario_shift_does_not_depend_on_the_plan(serial):
         if var in other:
             other[var] = plan[var] * factor
     other["pcc_p"] = plan.pcc_p + 0.5
-    first, second = (stage2_shifts(system, p, ["high", "low"]) for p in (plan, other))
+    first, second = (stage2_lp(system, p, ["high", "low"]) for p in (plan, other))
     for kind in ("high", "low"):
         for a, b in zip(first.delta[kind], second.delta[kind], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)

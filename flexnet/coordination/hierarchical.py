@@ -62,6 +62,10 @@ EXCHANGE = ("Pcc-p", "Pcc-r-up", "Pcc-r-down")
 #: added with VPP classification: TVPP reserve offered straight to the TSO
 EXCHANGE_TVPP = ("Tvpp-r-up", "Tvpp-r-down")
 
+#: the element sets in each role's LP (for :attr:`Subproblem.weight`)
+_TS_SETS = ("bus", "line", "gen", "wind", "load", "dso")
+_DS_SETS = ("dso", "node", "branch", "building", "fleet", "storage", "der")
+
 #: breakpoints of the piecewise-linear proximal term, as fractions of the PCC transformer rating
 _BREAKS = np.array([0.0, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.4, 1.0])
 
@@ -171,9 +175,10 @@ class Subproblem:
 
     @property
     def weight(self) -> float:
-        """Its size for placing agents on workers: element-hours (a proxy for rows)."""
-        return float(self.system_ds.sizes.get("snapshot", 1) * sum(
-            n for d, n in self.system_ds.sizes.items() if d != "snapshot"))
+        """Its size for placing agents on workers: its elements × snapshots (≈ its rows)."""
+        sets = _TS_SETS if self.role == "tso" else _DS_SETS
+        n = self.system_ds.sizes
+        return float(n.get("snapshot", 1) * sum(n.get(d, 0) for d in sets))
 
     @property
     def system(self) -> System:

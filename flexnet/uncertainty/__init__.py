@@ -8,8 +8,8 @@ from flexnet.uncertainty.interval import (
     solve_interval,
     stage2,
     stage2_batch,
-    stage2_shifts,
+    stage2_lp,
 )
 
 __all__ = ["margins", "scenario_profiles", "solve_drcc", "solve_interval", "stage2", "stage2_batch",
-           "stage2_shifts", "validate_out_of_sample"]
+           "stage2_lp", "validate_out_of_sample"]

@@ -23,9 +23,9 @@ what remains uncovered is reported with hour, DSO and MW.
 
 Stage-2 solves fan out with :func:`flexnet.parallel.fan_out` (serially, or on dask) in
 batches of one kind. Every scenario is the ``forecast`` LP of the plan with its bounds
-shifted: the driver computes the shifts once per plan (:func:`stage2_shifts`) and sends
-them as arrays with the system dataset and the plan; each batch builds the forecast LP
-once and re-solves it warm for each of its scenarios (:func:`stage2_batch`).
+shifted: the driver builds that LP and the shifts once per plan (:func:`stage2_lp`) and
+sends them as arrays; each batch hands the LP to HiGHS once and re-solves it warm for
+each of its scenarios (:func:`stage2_batch`), with no model build on the workers.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import executor, fan_out
-from flexnet.solver import PersistentLP, checked, new_model, run_highs
+from flexnet.solver import PersistentLP, _run_warm, checked, new_highs, new_model, run_highs
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.results import Result
 
-__all__ = ["Shifts", "scenario_profiles", "solve_interval", "stage2", "stage2_batch",
-           "stage2_shifts"]
+__all__ = ["Stage2LP", "scenario_profiles", "solve_interval", "stage2", "stage2_batch",
+           "stage2_lp"]
 
 log = logging.getLogger("flexnet")
 
@@ -110,24 +110,29 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     system = System(system_ds, validate=False)
     m = _build_stage2(system, plan, scenario_profiles(system.ds, name), formulation)
     run_highs(m, scheme=f"interval/{name}", system=system)
-    return _outcome(m, system)
+    return _outcome({v: m.variables[v].solution for v in _OUTCOME_VARS if v in m.variables},
+                    system, float(m.objective.value))
 
 
 @dataclass(frozen=True)
-class Shifts:
-    """How each extreme's stage-2 LP differs from the plan's ``forecast`` LP: bound shifts.
+class Stage2LP:
+    """The plan's ``forecast`` stage-2 LP as arrays, and how each extreme shifts its bounds.
 
-    ``delta[kind]`` holds (column lower, column upper, row lower, row upper) of the
-    ``kind`` LP minus those of the ``forecast`` LP, in solver order; ``col_hour`` and
-    ``row_hour`` each entry's snapshot position. Computed on the driver
-    (:func:`stage2_shifts`) and sent to the workers as plain arrays.
+    ``lp`` holds the LP (costs, bounds, matrix, objective offset); ``delta[kind]``
+    (column lower, column upper, row lower, row upper) of the ``kind`` LP minus the
+    forecast LP's, in solver order; ``col_hour`` and ``row_hour`` each entry's snapshot
+    position; ``columns`` the solver columns of the variables :func:`_outcome` reads
+    (−1 where masked), labeled like the variables. Built on the driver
+    (:func:`stage2_lp`) and sent to the workers, which need no model build.
     """
 
+    lp: dict[str, Any]  # costs, bounds, matrix (HiGHS's format), objective offset
     delta: dict[str, tuple[np.ndarray, ...]]
     col_hour: np.ndarray
     row_hour: np.ndarray
+    columns: dict[str, xr.DataArray]
 
-    def at(self, name: str) -> tuple[np.ndarray, ...]:
+    def shift(self, name: str) -> tuple[np.ndarray, ...]:
         """The shift of a scenario: ``kind``, or ``kind@h`` (the kind's shift at hour h)."""
         kind, _, hour = name.partition("@")
         d = self.delta[kind]
@@ -137,27 +142,33 @@ class Shifts:
         return tuple(np.where(w, x, 0.0) for w, x in zip(at, d, strict=True))
 
 
-def stage2_shifts(system: System, plan: xr.Dataset, kinds: Sequence[str],
-                  formulation: str = "angle") -> Shifts | None:
-    """The :class:`Shifts` of ``kinds`` for ``plan``; None where shifting is not exact.
+def stage2_lp(system: System, plan: xr.Dataset, kinds: Sequence[str],
+              formulation: str = "angle", like: Stage2LP | None = None) -> Stage2LP | None:
+    """The :class:`Stage2LP` of ``plan`` for ``kinds``; None where shifting is not exact.
 
     Scenario data (loads, PV, wind) and the stage-1 plan enter the stage-2 LP only as
     bounds, each additively and each scenario entry at its own hour, so a scenario's LP is
     the ``forecast`` LP with shifted bounds. That is checked here: the LPs must have the
-    same costs and matrix, and every shift must be finite and lie in one hour.
+    same costs and matrix, and every shift must be finite and lie in one hour. The shifts
+    do not depend on the plan: given ``like`` (another plan's) with the same structure,
+    only the forecast LP is built and its shifts are kept.
     """
-    lps = {k: PersistentLP(_build_stage2(system, plan, scenario_profiles(system.ds, k),
-                                         formulation), name=f"interval/{k}")
-           for k in ("forecast", *kinds)}
-    base = lps["forecast"]
-    col_h, row_h = _hours(base, system)
+    def build(kind: str) -> PersistentLP:
+        return PersistentLP(_build_stage2(system, plan, scenario_profiles(system.ds, kind),
+                                          formulation), name=f"interval/{kind}")
+
+    base = build("forecast")
     f, structure = _lp_bounds(base.h), _structure(base.h)
-    delta = {}
-    for k in kinds:
+    same = like is not None and _same(structure, tuple(like.lp[k] for k in (
+        "cost", "start", "index", "value"))) and set(kinds) <= set(like.delta)
+    col_h, row_h = (like.col_hour, like.row_hour) if same else _hours(base, system)
+    delta = dict(like.delta) if same else {}
+    for k in [] if same else kinds:
+        lp_k = build(k)
         # where a bound is the same (infinite ones included) the shift is 0
         d = tuple(np.subtract(x, y, out=np.zeros_like(x), where=x != y)
-                  for x, y in zip(_lp_bounds(lps[k].h), f, strict=True))
-        why = ("the LPs differ in structure" if not _same(_structure(lps[k].h), structure)
+                  for x, y in zip(_lp_bounds(lp_k.h), f, strict=True))
+        why = ("the LPs differ in structure" if not _same(_structure(lp_k.h), structure)
                else "a scenario makes a bound infinite" if not all(
                    np.isfinite(x).all() for x in d)
                else "scenario data lie outside an hour" if any(np.any(x[w < 0] != 0) for x, w in
@@ -166,39 +177,60 @@ def stage2_shifts(system: System, plan: xr.Dataset, kinds: Sequence[str],
             log.warning("interval: %s; building each scenario's LP", why)
             return None
         delta[k] = d
-    return Shifts(delta, col_h, row_h)
+    q = base.h.getLp()
+    lp = {"cost": structure[0], "start": structure[1], "index": structure[2],
+          "value": structure[3], "format": q.a_matrix_.format_, "bounds": f,
+          "offset": float(q.offset_)}
+    m = base.model
+    columns = {v: xr.DataArray(base.cols(v).reshape(m.variables[v].labels.shape),
+                               coords=m.variables[v].labels.coords)
+               for v in _OUTCOME_VARS if v in m.variables}
+    return Stage2LP(lp, delta, col_h, row_h, columns)
 
 
 def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
-                 shifts: Shifts | None, formulation: str = "angle") -> list[xr.Dataset]:
-    """Solve several extremes on one model, changing only bounds; return their outcomes.
+                 lp: Stage2LP | None, formulation: str = "angle") -> list[xr.Dataset]:
+    """Solve several extremes on one HiGHS model, changing only bounds; their outcomes.
 
-    Builds the plan's ``forecast`` LP once, cold, and re-solves it warm with each
-    scenario's :class:`Shifts`, so any process solves a batch in the same sequence and
-    serial and dask runs give identical numbers. Without shifts every scenario is built
+    Passes the plan's forecast LP (:class:`Stage2LP`) to HiGHS once, cold, and re-solves
+    it warm with each scenario's shift, so any process solves a batch in the same sequence
+    and serial and dask runs give identical numbers. Without it every scenario is built
     on its own (:func:`stage2`).
     """
+    import highspy
+
     from flexnet.grid.system import System
 
-    if shifts is None:
+    if lp is None:
         return [stage2(n, system_ds, plan, formulation) for n in names]
     system = System(system_ds, validate=False)
-    base = PersistentLP(_build_stage2(system, plan, scenario_profiles(system_ds, "forecast"),
-                                      formulation), name="interval/forecast")
-    f = _lp_bounds(base.h)
-    cols, rows = (np.arange(x.size, dtype=np.int32) for x in (f[0], f[2]))
+    q, a = highspy.HighsLp(), lp.lp
+    nc, nr = a["cost"].size, a["bounds"][2].size
+    q.num_col_, q.num_row_, q.offset_ = nc, nr, a["offset"]
+    q.col_cost_ = a["cost"]
+    q.a_matrix_.format_ = a["format"]
+    q.a_matrix_.num_col_, q.a_matrix_.num_row_ = nc, nr
+    q.a_matrix_.start_, q.a_matrix_.index_, q.a_matrix_.value_ = a["start"], a["index"], a["value"]
+    h = new_highs(name="interval")
+    cols, rows = np.arange(nc, dtype=np.int32), np.arange(nr, dtype=np.int32)
     out = []
-    for name in names:
-        lb, ub, rl, ru = (x + y for x, y in zip(f, shifts.at(name), strict=True))
-        checked(base.h.changeColsBounds(cols.size, cols, lb, ub), "changeColsBounds", "interval")
-        checked(base.h.changeRowsBounds(rows.size, rows, rl, ru), "changeRowsBounds", "interval")
-        status = base.run()
+    for k, name in enumerate(names):
+        lb, ub, rl, ru = (x + y for x, y in zip(a["bounds"], lp.shift(name), strict=True))
+        if k == 0:
+            q.col_lower_, q.col_upper_, q.row_lower_, q.row_upper_ = lb, ub, rl, ru
+            checked(h.passModel(q), "the stage-2 model", "interval")
+        else:
+            checked(h.changeColsBounds(nc, cols, lb, ub), "changeColsBounds", "interval")
+            checked(h.changeRowsBounds(nr, rows, rl, ru), "changeRowsBounds", "interval")
+        status = _run_warm(h, f"interval/{name}")
         if status != "optimal":
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
                                   status=status, hint="stage 2 sheds and spills at VOLL, so "
                                   "this points at fixed day-ahead decisions out of their limits")
-        base.assign(variables=_OUTCOME_VARS)
-        out.append(_outcome(base.model, system))
+        x = np.asarray(h.getSolution().col_value, dtype=float)
+        sol = {v: pos.copy(data=np.where(pos.values >= 0, x[pos.values], np.nan))
+               for v, pos in lp.columns.items()}
+        out.append(_outcome(sol, system, float(h.getInfo().objective_function_value)))
     return out
 
 
@@ -294,30 +326,29 @@ _OUTCOME_VARS = ("Node-shed", "Node-spill", "Pcc-uncovered-up", "Pcc-uncovered-d
                  "Bus-spill")
 
 
-def _outcome(m: linopy.Model, system: System) -> xr.Dataset:
-    """Uncovered MW, voltages, BESS and TS shedding of a solved stage-2 model."""
+def _outcome(sol: dict[str, xr.DataArray], system: System, objective: float) -> xr.Dataset:
+    """Uncovered MW, voltages, BESS and TS shedding from a stage-2 solution (by variable)."""
     ds = system.ds
-    out = xr.Dataset(coords={"snapshot": ds.snapshot.values},
-                     attrs={"objective": float(m.objective.value)})
+    out = xr.Dataset(coords={"snapshot": ds.snapshot.values}, attrs={"objective": objective})
     if system.has_ds:
-        shed = m.variables["Node-shed"].solution + m.variables["Node-spill"].solution
+        shed = sol["Node-shed"] + sol["Node-spill"]
         shed_dso = shed.groupby(ds.node_dso.rename("dso")).sum().reindex(dso=ds.dso.values)
-        pcc_gap = (m.variables["Pcc-uncovered-up"].solution
-                   + m.variables["Pcc-uncovered-down"].solution)
+        pcc_gap = (sol["Pcc-uncovered-up"]
+                   + sol["Pcc-uncovered-down"])
         out["uncovered"] = (shed_dso + pcc_gap).transpose("snapshot", "dso")
-        shed_only = m.variables["Node-shed"].solution.groupby(
+        shed_only = sol["Node-shed"].groupby(
             ds.node_dso.rename("dso")).sum().reindex(dso=ds.dso.values)
-        out["uncovered_up"] = (shed_only + m.variables["Pcc-uncovered-up"].solution).transpose(
+        out["uncovered_up"] = (shed_only + sol["Pcc-uncovered-up"]).transpose(
             "snapshot", "dso")
-        v = np.sqrt(m.variables["Node-v"].solution.clip(min=0))
+        v = np.sqrt(sol["Node-v"].clip(min=0))
         out["v_min"] = v.groupby(ds.node_dso.rename("dso")).min().reindex(dso=ds.dso.values)
         if system.n("storage"):
-            out["storage_p"] = (m.variables["Storage-p-charge"].solution
-                                - m.variables["Storage-p-discharge"].solution)
-            out["storage_soc"] = m.variables["Storage-soc"].solution
+            out["storage_p"] = (sol["Storage-p-charge"]
+                                - sol["Storage-p-discharge"])
+            out["storage_soc"] = sol["Storage-soc"]
     if system.has_ts:
-        out["ts_shed"] = (m.variables["Load-shed"].solution.sum("load")
-                          + m.variables["Bus-spill"].solution.sum("bus"))
+        out["ts_shed"] = (sol["Load-shed"].sum("load")
+                          + sol["Bus-spill"].sum("bus"))
     return out
 
 
@@ -484,7 +515,7 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
     from flexnet.coordination import SCHEMES
 
     rounds, hook, stop = 0, None, ""
-    plan = results = None
+    plan = results = lp = None
     # centralized stage 1 is built once and re-solved warm; others rebuild with a hook
     stage1 = _CentralizedStage1(system, options, need_up, cap) if scheme == "centralized" else None
     while True:
@@ -501,8 +532,9 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
             break
         plan = new_plan
         names = ["high", "low"]
+        lp = stage2_lp(system, plan.dataset, names, formulation, like=lp)
         shared = {"system_ds": system.ds, "plan": plan.dataset, "formulation": formulation,
-                  "shifts": stage2_shifts(system, plan.dataset, names, formulation)}
+                  "lp": lp}
         first = _batches(names, shared, "interval extremes", client)
         hours = sorted({int(h) for r in first for h in
                         np.flatnonzero((r["uncovered"].sum("dso") > tol).values)})
