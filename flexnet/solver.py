@@ -353,7 +353,8 @@ def _solve_mip(m: linopy.Model, opts: dict[str, Any], start: Any) -> tuple[str, 
 
     linopy's HiGHS path also reads row duals, which a MIP does not have; on some
     time-limited solves HiGHS returns them shorter than the row count and linopy fails
-    deep inside with an IndexError (seen on a 30-bus × 5-feeder nested MILP).
+    deep inside with an IndexError (seen on a 30-bus × 5-feeder nested MILP; draft
+    upstream report in docs/upstream.md).
     """
     lp = PersistentLP(m, opts, record=False)  # run_highs records this solve itself
     if opts.get("log_file"):

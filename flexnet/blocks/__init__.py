@@ -17,7 +17,7 @@ from flexnet.blocks.flexibility import (
 )
 from flexnet.blocks.generators import add_generators
 from flexnet.blocks.network_ts import add_ts_network
-from flexnet.blocks.shedding import add_ds_shedding, add_ts_shedding
+from flexnet.blocks.shedding import add_ds_shedding, add_ds_spill, add_ts_shedding, add_ts_spill
 from flexnet.blocks.storage import add_storage
 from flexnet.blocks.wind import add_wind
 
@@ -34,6 +34,8 @@ __all__ = [
     "add_ts_network",
     "add_ts_shedding",
     "add_ds_shedding",
+    "add_ts_spill",
+    "add_ds_spill",
     "add_wind",
     "drp_reward",
 ]

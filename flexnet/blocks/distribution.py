@@ -41,7 +41,7 @@ def consumption_terms(m: linopy.Model, system: System) -> list:
              for name, field, sign in DS_CONSUMPTION if name in m.variables]
     if "Node-shed" in m.variables:
         terms.append((m.variables["Node-shed"], identity(nodes, "node"), -1.0))
-    if "Node-spill" in m.variables:  # surplus slack of scenario checks (interval)
+    if "Node-spill" in m.variables:  # shedding.add_ds_spill
         terms.append((m.variables["Node-spill"], identity(nodes, "node"), 1.0))
     return terms
 

@@ -59,7 +59,7 @@ def _injection_terms(m: linopy.Model, system: System) -> list:
     ds = system.ds
     terms = [(m.variables[name], ds[field], sign)
              for name, field, sign in TS_INJECTIONS if name in m.variables]
-    if "Bus-spill" in m.variables:  # over-generation slack of scenario checks (interval)
+    if "Bus-spill" in m.variables:  # shedding.add_ts_spill
         terms.append((m.variables["Bus-spill"], identity(ds.indexes["bus"], "bus"), -1.0))
     return terms
 

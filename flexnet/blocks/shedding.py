@@ -1,4 +1,4 @@
-"""Load shedding at VOLL on the transmission and distribution systems."""
+"""Load shedding, and spilling a surplus, at VOLL on the transmission and distribution systems."""
 
 from __future__ import annotations
 
@@ -40,3 +40,17 @@ def add_ds_shedding(m: linopy.Model, system: System,
     """
     d = system.ds.get("node_p_load") if demand is None else demand
     return _shedding(m, system, "node", "Node-shed", d)
+
+
+def add_ts_spill(m: linopy.Model, system: System) -> linopy.LinearExpression:
+    """Add ``Bus-spill`` (snapshot, bus): a surplus withdrawn at a bus that nothing else can
+    absorb (a scenario check with dispatch fixed), at VOLL; the TS balance counts it."""
+    spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "bus"), name="Bus-spill")
+    return float(system.ds.attrs["voll"]) * spill.sum()
+
+
+def add_ds_spill(m: linopy.Model, system: System) -> linopy.LinearExpression:
+    """Add ``Node-spill`` (snapshot, node): a surplus withdrawn at a DS node, at VOLL; the
+    nodal balances count it (add it before :func:`~flexnet.blocks.add_distribution`)."""
+    spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "node"), name="Node-spill")
+    return float(system.ds.attrs["voll"]) * spill.sum()

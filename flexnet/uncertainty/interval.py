@@ -285,9 +285,7 @@ def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray
             costs.append((-PV_CURTAIL_PENALTY * xr.where(is_dg, 0.0, 1.0) * p).sum())
         costs.append(b.add_storage(m, system, reserve=False))
         costs.append(b.add_ds_shedding(m, system, demand=prof["node_p_load"]))
-        node_spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "node"),
-                                     name="Node-spill")  # surplus nothing can absorb
-        costs.append(voll * node_spill.sum())
+        costs.append(b.add_ds_spill(m, system))  # surplus nothing can absorb
         load = prof["node_p_load"] + _fixed_node_load(system, plan)
         # DG is a fixed injection folded into the load; only PV stays a Der-p decision
         if system.n("der"):
@@ -310,9 +308,7 @@ def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray
                             coords=cg, name="Gen-p")
         costs.append((ds.gen_cost * g).sum())
         # surplus the procured down-reserve and curtailment cannot absorb: uncovered, at VOLL
-        spill = m.add_variables(lower=0, coords=coords(system, "snapshot", "bus"),
-                                name="Bus-spill")
-        costs.append(voll * spill.sum())
+        costs.append(b.add_ts_spill(m, system))
         b.add_wind(m, system, available=prof.get("wind_p"))
         costs.append(b.add_ts_shedding(m, system, demand=prof["load_p"]))
         b.add_ts_network(m, system, formulation, load=prof["load_p"])
