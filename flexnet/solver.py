@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_THREADS", "ComponentLP", "PersistentLP", "SnapshotSplitLP", "apply_options",
            "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs",
            "new_model", "quiet_stdout", "record_solve", "record_stats", "run_checked",
-           "run_highs"]
+           "run_highs", "run_warm"]
 
 log = logging.getLogger("flexnet")
 
@@ -444,7 +444,7 @@ WARM_OPTIONS = {"dual_simplex_cost_perturbation_multiplier": 0.0, "simplex_scale
 _WARM_DEFAULTS = {"dual_simplex_cost_perturbation_multiplier": 1.0, "simplex_scale_strategy": 2}
 
 
-def _run_warm(h: Any, name: str) -> str:
+def run_warm(h: Any, name: str) -> str:
     """``h.run()`` from its last basis; once more from scratch if HiGHS gives up.
 
     A warm re-solve can end in status "unknown" after numerical trouble (seen once in
@@ -532,7 +532,7 @@ class PersistentLP:
     def run(self) -> str:
         """Solve; return HiGHS's model status as a lowercase string."""
         t0 = time.perf_counter()
-        status = _run_warm(self.h, self.name)
+        status = run_warm(self.h, self.name)
         self.stats["solve_s"] += time.perf_counter() - t0  # getRunTime() is cumulative
         if "status" in self.stats:
             self.stats["status"] = status
@@ -755,7 +755,7 @@ class _BlockLP(PersistentLP):
         obj, status = self._offset, "optimal"
         self._sol = None
         for t, (h, cols, rows) in enumerate(self._blocks):
-            status = _run_warm(h, f"{self.name} block {t}")
+            status = run_warm(h, f"{self.name} block {t}")
             if status != "optimal":
                 break
             sol = h.getSolution()
@@ -818,6 +818,12 @@ class SnapshotSplitLP(_BlockLP):
         Solver options, as for :class:`PersistentLP`; every block gets them.
     tol : float, default 1e-6
         Feasibility tolerance on the coupling rows, relative to max(1, |bound|).
+    own_start_max_rows, retry_split, own_start_max_iterations
+        The start policy above (defaults measured on 135k- and 390k-row TSOs,
+        benchmarks/README.md).
+    start_edge_weights : int or None, default 1 (Devex)
+        HiGHS's ``simplex_dual_edge_weight_strategy`` for a start from the blocks' bases,
+        for that run only; a value given in ``options`` wins.
     """
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
@@ -826,7 +832,7 @@ class SnapshotSplitLP(_BlockLP):
                  own_start_max_iterations: float = 0.02,
                  start_edge_weights: int | None = 1) -> None:
         def by_snapshot(A: Any) -> np.ndarray:
-            return column_blocks(m, "snapshot", context=name,
+            return column_blocks(m, "snapshot", self._vlabels.values, context=name,
                                  hint=", so the LP cannot be split by snapshot; use "
                                       "PersistentLP")
 

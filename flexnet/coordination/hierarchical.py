@@ -175,7 +175,10 @@ class Subproblem:
 
     @property
     def weight(self) -> float:
-        """Its size for placing agents on workers: its elements × snapshots (≈ its rows)."""
+        """Its size for placing agents on workers: its elements × snapshots (≈ its rows).
+
+        Not its solve time, which no size predicts (the TSO's swings tenfold within a run
+        as ramps bind); the measured consequences are in benchmarks/README.md."""
         sets = _TS_SETS if self.role == "tso" else _DS_SETS
         n = self.system_ds.sizes
         return float(n.get("snapshot", 1) * sum(n.get(d, 0) for d in sets))

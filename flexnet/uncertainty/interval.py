@@ -44,7 +44,7 @@ from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.coordination.centralized import objective
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import executor, fan_out
-from flexnet.solver import PersistentLP, _run_warm, checked, new_highs, new_model, run_highs
+from flexnet.solver import PersistentLP, checked, new_highs, new_model, run_highs, run_warm
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -222,7 +222,7 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
         else:
             checked(h.changeColsBounds(nc, cols, lb, ub), "changeColsBounds", "interval")
             checked(h.changeRowsBounds(nr, rows, rl, ru), "changeRowsBounds", "interval")
-        status = _run_warm(h, f"interval/{name}")
+        status = run_warm(h, f"interval/{name}")
         if status != "optimal":
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
                                   status=status, hint="stage 2 sheds and spills at VOLL, so "
