@@ -56,3 +56,31 @@ def test_islands_are_refused_by_bus():
              if "1" not in (ds.line_bus0.sel(line=ln).item(), ds.line_bus1.sel(line=ln).item())]
     with pytest.raises(flexnet.DataError, match="bus '1': the transmission grid has 2 islands"):
         dc_network(flexnet.System(ds.sel(line=lines), validate=False))
+
+
+def test_tree_sums_and_orientation_on_a_small_feeder():
+    from flexnet.grid.topology import downstream_sum, orient_tree, path_sums
+
+    # edges given in any direction: 1-0, 1-2, 3-1; root 0 → parents 0, 1, 1
+    parent, child = orient_tree(4, np.array([1, 1, 3]), np.array([0, 2, 1]), 0, "f")
+    assert sorted(zip(parent.tolist(), child.tolist(), strict=True)) == [(0, 1), (1, 2), (1, 3)]
+    np.testing.assert_allclose(downstream_sum(np.array([0, 1, 1]), np.array([1, 2, 3]),
+                                              np.array([1.0, 2, 3, 4])), [10, 9, 3, 4])
+    np.testing.assert_allclose(path_sums(np.array([0, 1, 1]), np.array([1, 2, 3]),
+                                         np.array([1.0, 10, 100]), 4), [0, 1, 11, 101])
+    with pytest.raises(flexnet.DataError, match="feeder f: not a connected radial network"):
+        orient_tree(4, np.array([0, 2]), np.array([1, 3]), 0, "f")
+
+
+def test_dc_flows_of_raw_arrays_equal_the_systems_dc_network():
+    from flexnet.grid.topology import dc_flows
+
+    s = case("rts24")
+    ds = s.ds
+    buses = ds.indexes["bus"]
+    a, b = buses.get_indexer(ds.line_bus0.values), buses.get_indexer(ds.line_bus1.values)
+    inj = np.random.default_rng(0).normal(0, 50, buses.size)
+    inj -= inj.mean()
+    want = dc_network(s).flows(xr.DataArray(inj[None], coords={"snapshot": [0], "bus": buses}))
+    np.testing.assert_allclose(dc_flows(buses.size, a, b, ds.line_x.values, inj),
+                               want.values.ravel(), rtol=1e-9, atol=1e-9)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import xarray as xr
-from scipy.sparse.linalg import spsolve
 
-__all__ = ["DATASETS", "add_markets_and_uncertainty", "downstream_sum", "make_assets", "profiles",
+from flexnet.grid.topology import downstream_sum
+
+__all__ = ["DATASETS", "add_markets_and_uncertainty", "make_assets", "profiles",
            "rate_feeders"]
 
 #: the shipped data (profiles, MATPOWER cases): package data, found wherever flexnet is
@@ -216,17 +216,6 @@ def add_markets_and_uncertainty(ds: xr.Dataset, prof: pd.DataFrame, rng: np.rand
         ds["forecast_error"] = (("sample", "snapshot", "area"), z * sigma[None])
         ds = ds.assign_coords(sample=np.arange(samples), area=np.array(areas, dtype=object))
     return ds
-
-
-def downstream_sum(parent: np.ndarray, child: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Sum of ``values`` over each node and everything below it, for a forest.
-
-    Solves (I − A) d = values with A[parent, child] = 1 (nilpotent for a tree), so any
-    node ordering works and no Python loop over nodes is needed.
-    """
-    n = values.size
-    A = sp.csc_matrix((np.ones(child.size), (parent, child)), shape=(n, n))
-    return np.atleast_1d(spsolve((sp.identity(n, format="csc") - A), values))
 
 
 def rate_feeders(ds: xr.Dataset, load_factor: float = 1.5, asset_factor: float = 0.6,

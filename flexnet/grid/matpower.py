@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order
 
 from flexnet.errors import DataError
+from flexnet.grid.topology import downstream_sum, orient_tree
 
 log = logging.getLogger("flexnet")
 
-__all__ = ["feeder_dataset", "feeder_from_matpower", "orient_tree", "read_matpower",
+__all__ = ["feeder_dataset", "feeder_from_matpower", "read_matpower",
            "ts_from_matpower"]
 
 # MATPOWER column indices (0-based), see MATPOWER's idx_bus / idx_gen / idx_brch
@@ -289,23 +288,6 @@ def ts_from_matpower(
     return ds
 
 
-def orient_tree(n: int, a: np.ndarray, b: np.ndarray, root: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Orient the edges (a, b) of a tree on ``n`` nodes away from ``root``.
-
-    Raises
-    ------
-    DataError
-        If the edges do not form one connected tree.
-    """
-    adj = coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
-    order, pred = breadth_first_order(adj, root, directed=False, return_predecessors=True)
-    if order.size != n or a.size != n - 1:
-        raise DataError(f"feeder {name}: not a connected radial network ({n} buses, "
-                        f"{a.size} in-service branches)")
-    forward = pred[b] == a
-    return np.where(forward, a, b), np.where(forward, b, a)
-
-
 def feeder_from_matpower(
     mpc: dict | str | Path,
     dso: str,
@@ -368,7 +350,6 @@ def feeder_from_matpower(
     lk = 1e-3 if load_unit == "kW" else 1.0
     p_peak = bus[:, PD] * lk * scale
     q_peak = bus[:, QD] * lk * scale
-    from flexnet.grid.assets import downstream_sum
 
     down = downstream_sum(parent, child, np.hypot(p_peak, q_peak))
     node_ids = np.array([f"{dso}-n{int(i)}" for i in bus[:, BUS_I]], dtype=object)

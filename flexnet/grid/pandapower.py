@@ -15,7 +15,8 @@ import pandas as pd
 import xarray as xr
 
 from flexnet.errors import DataError
-from flexnet.grid.matpower import feeder_dataset, orient_tree
+from flexnet.grid.matpower import feeder_dataset
+from flexnet.grid.topology import orient_tree
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +388,7 @@ def feeders_from_pandapower(
     _need_pandapower()
     import networkx as nx
 
-    from flexnet.grid.assets import downstream_sum
+    from flexnet.grid.topology import downstream_sum
 
     T = next((len(d) for d in (p_load, q_load, p_sgen) if d is not None),
              1 if load_profile is None else np.asarray(load_profile).size)

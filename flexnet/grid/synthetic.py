@@ -27,19 +27,18 @@ import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
-from scipy.sparse.linalg import spsolve
 from scipy.spatial import cKDTree
 
 from flexnet.errors import DataError
 from flexnet.grid.assets import (
     add_markets_and_uncertainty,
-    downstream_sum,
     make_assets,
     profiles,
     rate_feeders,
 )
 from flexnet.grid.matpower import read_matpower, ts_from_matpower
 from flexnet.grid.system import System
+from flexnet.grid.topology import dc_flows, downstream_sum
 
 __all__ = ["synthetic_system"]
 
@@ -75,17 +74,6 @@ def _mesh(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.
     return a, b, length
 
 
-def _dc_flows(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, inj: np.ndarray) -> np.ndarray:
-    """DC flows for nodal injections (MW, slack at bus 0) with a sparse solve."""
-    y = 1.0 / x
-    B = sp.coo_matrix((np.concatenate([y, y, -y, -y]),
-                       (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
-                      shape=(n, n)).tocsc()
-    theta = np.zeros(n)
-    theta[1:] = spsolve(B[1:, 1:], inj[1:])
-    return (theta[a] - theta[b]) * y
-
-
 def _synthetic_ts(rng: np.random.Generator, n: int, prof) -> xr.Dataset:
     a, b, length = _mesh(rng, n)
     x = 0.01 + 0.08 * length / np.median(length)
@@ -107,7 +95,7 @@ def _synthetic_ts(rng: np.random.Generator, n: int, prof) -> xr.Dataset:
     wind_peak = wcap * prof["wind"].mean()
     np.add.at(inj, wind_bus, wind_peak)
     np.add.at(inj, gen_bus, pmax / pmax.sum() * (peak.sum() - wind_peak.sum()))
-    rating = np.maximum(1.4 * np.abs(_dc_flows(n, a, b, x, inj)), 100.0)
+    rating = np.maximum(1.4 * np.abs(dc_flows(n, a, b, x, inj)), 100.0)
     T = len(prof)
     return xr.Dataset(
         {

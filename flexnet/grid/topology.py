@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
-from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import splu
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.sparse.linalg import splu, spsolve
 
 from flexnet.errors import DataError
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
 
-__all__ = ["DROP_TOL", "DCNetwork", "dc_network", "incidence"]
+__all__ = ["DROP_TOL", "DCNetwork", "dc_flows", "dc_network", "downstream_sum", "incidence",
+           "orient_tree", "path_sums"]
 
 #: PTDF entries with |value| below this (MW/MW) are dropped from rows put into a model.
 #: A dropped entry changes a flow by at most DROP_TOL × the bus injection; on ACTIVSg2000
@@ -142,3 +143,53 @@ def dc_network(system: System) -> DCNetwork:
         net = DCNetwork(system)
         system._dc_network = net
     return net
+
+
+def dc_flows(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, inj: np.ndarray) -> np.ndarray:
+    """DC flows on lines (a → b, reactance x) for nodal injections, slack at node 0, before
+    any :class:`~flexnet.System` exists (synthetic grids' ratings)."""
+    y = 1.0 / x
+    B = sp.coo_matrix((np.concatenate([y, y, -y, -y]),
+                       (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
+                      shape=(n, n)).tocsc()
+    theta = np.zeros(n)
+    theta[1:] = spsolve(B[1:, 1:], inj[1:])
+    return (theta[a] - theta[b]) * y
+
+
+def orient_tree(n: int, a: np.ndarray, b: np.ndarray, root: int,
+                name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Orient the edges (a, b) of a tree on ``n`` nodes away from ``root``: (parent, child).
+
+    Raises
+    ------
+    DataError
+        If the edges do not form one connected tree (``name`` names the feeder).
+    """
+    adj = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+    order, pred = breadth_first_order(adj, root, directed=False, return_predecessors=True)
+    if order.size != n or a.size != n - 1:
+        raise DataError(f"feeder {name}: not a connected radial network ({n} buses, "
+                        f"{a.size} in-service branches)")
+    forward = pred[b] == a
+    return np.where(forward, a, b), np.where(forward, b, a)
+
+
+def _tree_solve(rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    # (I − A) s = v with A nilpotent on a forest: one sparse solve, any node order
+    n = values.size
+    A = sp.csc_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    return np.atleast_1d(spsolve(sp.identity(n, format="csc") - A, values))
+
+
+def downstream_sum(parent: np.ndarray, child: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ of per-node ``values`` over each node and everything below it, on a forest."""
+    return _tree_solve(parent, child, values)
+
+
+def path_sums(parent: np.ndarray, child: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Σ of per-edge ``values`` (edge k: parent[k] → child[k]) along the path from each
+    node's root, for the ``n`` nodes of a forest."""
+    v = np.zeros(n)
+    v[child] = values
+    return _tree_solve(child, parent, v)

@@ -93,7 +93,7 @@ def margins(samples: xr.DataArray, eps: float, method: str = "cantelli",
 
 def sensitivities(system: System) -> xr.Dataset:
     """Participation and sensitivity factors (see the module docstring)."""
-    from flexnet.grid.assets import downstream_sum
+    from flexnet.grid.topology import downstream_sum
     from flexnet.vpp.classify import path_sums
 
     ds = system.ds

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
-from scipy.sparse.linalg import spsolve
 
+from flexnet.grid import topology
 from flexnet.vpp.cluster import MAX_EXACT, cluster
 
 if TYPE_CHECKING:
@@ -41,20 +41,11 @@ FEATURES: dict[str, tuple[str, str]] = {
 
 
 def path_sums(system: System, values: np.ndarray) -> np.ndarray:
-    """Σ of a per-branch quantity along the path from each node's root (node order).
-
-    Solves (I − P) s = v on the tree, P[child, parent] = 1 (nilpotent, so one sparse
-    solve covers all feeders at once).
-    """
+    """Σ of a per-branch quantity along the path from each node's root (node order)."""
     ds = system.ds
     nodes = ds.indexes["node"]
-    parent = nodes.get_indexer(ds.branch_node0.values)
-    child = nodes.get_indexer(ds.branch_node1.values)
-    n = nodes.size
-    v = np.zeros(n)
-    v[child] = values
-    P = sp.csc_matrix((np.ones(child.size), (child, parent)), shape=(n, n))
-    return spsolve((sp.eye(n, format="csc") - P), v)
+    return topology.path_sums(nodes.get_indexer(ds.branch_node0.values),
+                              nodes.get_indexer(ds.branch_node1.values), values, nodes.size)
 
 
 def _resources(system: System) -> pd.DataFrame:
