@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from flexnet.progress import Ticker
 from flexnet.progress import mode as progress_mode
 
-__all__ = ["AgentPool", "dask_client", "executor", "fan_out", "use_dask"]
+__all__ = ["AgentPool", "dask_client", "executor", "fan_out", "place", "use_dask"]
 
 log = logging.getLogger("flexnet")
 
