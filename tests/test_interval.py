@@ -111,9 +111,16 @@ def test_scenario_shift_does_not_depend_on_the_plan(serial):
             other[var] = plan[var] * factor
     other["pcc_p"] = plan.pcc_p + 0.5
     first, second = (stage2_lp(system, p, ["high", "low"]) for p in (plan, other))
+    assert any(np.any(a != b) for a, b in zip(first.lp["bounds"], second.lp["bounds"],
+                                             strict=True))  # the second plan moved bounds
     for kind in ("high", "low"):
         for a, b in zip(first.delta[kind], second.delta[kind], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    # the shifts kept from another plan of the same structure (as repair rounds do)
+    kept = stage2_lp(system, other, ["high", "low"], like=first)
+    assert set(kept.delta) == {"high", "low"}
+    for x, y in zip(kept.lp["bounds"], second.lp["bounds"], strict=True):
+        np.testing.assert_array_equal(x, y)
     forecast, high = (PersistentLP(_build_stage2(system, other, scenario_profiles(system.ds, k),
                                                  "angle")) for k in ("forecast", "high"))
     for f, d, got in zip(_lp_bounds(forecast.h), second.delta["high"], _lp_bounds(high.h),
