@@ -51,6 +51,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = _fraction(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie in (0, 1)")
+    return value
+
+
 def _solver_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("solver")
     g.add_argument("--formulation", choices=["auto", "angle", "ptdf", "lazy"], default="auto",
@@ -152,7 +159,21 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if not a.quiet:
         print(system)
     opts = _options(a)
-    if a.interval:
+    if a.interval and a.drcc is not None:
+        raise OptionError("--interval and --drcc are two ways to secure the plan; pick one")
+    if a.drcc is not None:
+        from flexnet.quality import assess
+        from flexnet.uncertainty import solve_drcc
+
+        if a.scheme not in ("centralized", "hierarchical", "hierarchical-vpp"):
+            raise OptionError(f"--drcc applies to the centralized and hierarchical schemes, "
+                              f"not to {a.scheme}")
+        terms = {k: opts.pop(k) for k in ("allow_suboptimal", "shedding")}
+        dask = ({"workers": a.workers, "scheduler_address": a.scheduler_address}
+                if a.scheme.startswith("hierarchical") else {})
+        res = assess(solve_drcc(system, eps=a.drcc, method=a.drcc_method, scheme=a.scheme,
+                                **opts, **dask), **terms)
+    elif a.interval:
         from flexnet.quality import assess
         from flexnet.uncertainty import solve_interval
 
@@ -299,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "plan and store the comparison in the results (needs pandapower)")
     r.add_argument("--interval", action="store_true",
                    help="secure the plan with the interval two-stage algorithm (BESS)")
+    r.add_argument("--drcc", type=_probability, metavar="EPS",
+                   help="secure the plan with DRCC margins at violation probability EPS "
+                        "(centralized and hierarchical; docs/drcc.md)")
+    r.add_argument("--drcc-method", default="cantelli", choices=["gaussian", "cantelli",
+                                                                 "wasserstein"],
+                   help="DRCC margin (default cantelli)")
     g = r.add_argument_group("dask (interval scenarios, ADMM subproblems)")
     g.add_argument("--workers", type=_positive(int), help="LocalCluster worker processes (default: cores)")
     g.add_argument("--scheduler-address", help="use an existing dask scheduler")

@@ -125,7 +125,8 @@ def test_ctrl_c_during_the_write_leaves_the_previous_file(tmp_path):
 
 def test_cli_numbers_are_range_checked():
     for argv in (["run", "--time-limit", "-1"], ["run", "--mip-gap", "2"],
-                 ["run", "--workers", "0"], ["synth", "--buses", "x", "--out", "s.nc"]):
+                 ["run", "--workers", "0"], ["run", "--drcc", "0"],
+                 ["synth", "--buses", "x", "--out", "s.nc"]):
         p = run(*argv)
         assert p.returncode == 2
         assert "error: argument" in p.stderr
@@ -171,3 +172,18 @@ def test_quiet_dask_run_prints_no_dask_log(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     assert "distributed" not in p.stdout
+
+
+def test_drcc_run_writes_the_margins(tmp_path):
+    import xarray as xr
+
+    out = tmp_path / "r.nc"
+    p = run("--quiet", "run", "--drcc", "0.05", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    with xr.open_dataset(out) as r:
+        assert r.attrs["scheme"] == "centralized+drcc"
+        assert r.attrs["drcc_eps"] == 0.05
+        assert "drcc_total_up" in r
+    p = run("run", "--drcc", "0.05", "--scheme", "nested")
+    assert p.returncode == 64
+    assert "--drcc applies to" in p.stderr

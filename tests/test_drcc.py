@@ -70,3 +70,23 @@ def test_missing_samples_is_a_clear_error():
                        .drop_dims("sample"), validate=False)
     with pytest.raises(flexnet.DataError, match="forecast_error"):
         solve_drcc(s)
+
+
+def test_drcc_in_the_hierarchical_scheme_reaches_the_centralized_drcc_optimum():
+    """Each ADMM agent adds the DRCC rows of its own part; the margins come from the whole
+    system's samples, so the joint problem is the DRCC centralized LP."""
+    h = solve_drcc(case(flexnet.DEFAULT_CASE), eps=0.05, scheme="hierarchical", progress=False)
+    a, c = h.dataset.attrs, drcc("cantelli", 0.05).dataset.attrs
+    assert a["scheme"] == "hierarchical+drcc"
+    assert a["status"] == "optimal"
+    assert a["objective"] == pytest.approx(c["objective"], rel=1e-3)
+    table = validate_out_of_sample(h, n=10_000, seed=1)
+    assert set(table.distribution) == {"gaussian", "skewed", "student-t"}
+    assert {"reserve_up", "gen_upper", "voltage_lower", "branch", "pcc_upper"} <= set(table.family)
+    bad = table[table.ci_high > table.eps]
+    assert bad.empty, bad
+
+
+def test_drcc_unknown_scheme_is_a_clear_error():
+    with pytest.raises(ValueError, match="scheme"):
+        solve_drcc(case(flexnet.DEFAULT_CASE), scheme="nested")

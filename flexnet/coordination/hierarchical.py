@@ -149,13 +149,17 @@ class Subproblem:
         Solve the LP as this many independent LPs: its connected components (the
         feeders of a DSO group share no row), packed in order (:class:`ComponentLP`).
         Smaller LPs re-solve faster than one LP of them all.
+    drcc : dict, optional
+        :func:`flexnet.uncertainty.drcc.drcc_hook` arguments (with the whole system's
+        ``kappas``): the agent adds the DRCC rows of its own part of the system.
     """
 
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
                  options: dict[str, Any] | None = None,
                  tvpp: dict[str, np.ndarray] | None = None, split: bool = False,
-                 blocks: int | None = None) -> None:
+                 blocks: int | None = None, drcc: dict[str, Any] | None = None) -> None:
         self.role = role
+        self.drcc = drcc
         self.split = split
         self.blocks = blocks
         self.tvpp = tvpp
@@ -196,6 +200,10 @@ class Subproblem:
         if self._lp is None:
             m = build_tso(self.system, self.formulation, self.names) if self.role == "tso" \
                 else build_dso(self.system, self.tvpp)
+            if self.drcc is not None:
+                from flexnet.uncertainty.drcc import drcc_hook
+
+                drcc_hook(self.system, **self.drcc)[0](m)
             name = f"hierarchical/{self.role}"
             if self.split:
                 lp = SnapshotSplitLP(m, self.options, name=name)
@@ -272,6 +280,7 @@ def solve_hierarchical(
     scheduler_address: str | None = None,
     progress: bool = True,
     split_tso: bool = True,
+    drcc: dict[str, Any] | None = None,
     **options: Any,
 ) -> Result:
     """Solve the hierarchical scheme by ADMM on the PCC exchange.
@@ -305,6 +314,10 @@ def solve_hierarchical(
         Solve the TSO subproblem as one LP per hour, and as a whole only when a ramp
         binds, warm from the hourly bases (:class:`flexnet.solver.SnapshotSplitLP`; the
         result is the same); much faster on large TSOs (docs/scaling.md).
+    drcc : dict, optional
+        DRCC margins in every agent (:func:`flexnet.uncertainty.solve_drcc` with
+        ``scheme="hierarchical"`` passes them): the TSO tightens its reserve and
+        generator rows, each DSO its voltage, branch and PCC rows.
     **options
         Solver options for every agent (``threads``, ``time_limit``, HiGHS option names).
         The agents re-solve warm without cost perturbation and scaling
@@ -336,9 +349,9 @@ def solve_hierarchical(
         subs = [system.select(g) for g in parts]
         names = EXCHANGE + (EXCHANGE_TVPP if table is not None else ())
         agents = [Subproblem("tso", system.ds, formulation, options,
-                             tvpp=_masks(system, table), split=split_tso)] + [
+                             tvpp=_masks(system, table), split=split_tso, drcc=drcc)] + [
             Subproblem("dso", sub.ds, formulation, options, tvpp=_masks(sub, table),
-                       blocks=-(-sub.n("dso") // BLOCK_FEEDERS)) for sub in subs]
+                       blocks=-(-sub.n("dso") // BLOCK_FEEDERS), drcc=drcc) for sub in subs]
         dsos = list(system.ds.dso.values)
         shares = [slice(None)] + [np.array([dsos.index(d) for d in g]) for g in parts]
         t0 = time.perf_counter()

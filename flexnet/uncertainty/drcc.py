@@ -157,33 +157,41 @@ def _by_owner(kappa: xr.DataArray, ds: xr.Dataset, dim: str) -> xr.DataArray:
 
 def drcc_hook(system: System, eps: float = 0.05, method: str = "cantelli",
               theta: float | None = None, two_sided: bool = False,
-              families: tuple[str, ...] = FAMILIES):
+              families: tuple[str, ...] = FAMILIES, kappas: xr.Dataset | None = None):
     """A model hook adding the tightened rows ``Drcc-*`` of ``families``; returns
-    (hook, margins)."""
+    (hook, margins).
+
+    The hook adds the TS families to a model that holds the TS (``Gen-p``) and the DS
+    families to one that holds feeders (``Node-v``), so it also fits a decomposed
+    scheme's agents. ``kappas``: the margins of the whole system (an agent's sub-system
+    does not see every area's error, on which the TS margins depend).
+    """
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"drcc: unknown family {unknown[0]!r}; use {', '.join(FAMILIES)}")
     on = set(families)
-    k = _kappas(system, eps, method, theta, two_sided)
+    k = _kappas(system, eps, method, theta, two_sided) if kappas is None else kappas
     sens = sensitivities(system)
     ds = system.ds
 
     def hook(m: linopy.Model) -> None:
         v = m.variables
-        if system.has_ts:
+        if system.has_ts and "Gen-p" in v:
             for d, key in (("up", "total_up"), ("down", "total_down")):
                 if f"reserve_{d}" not in on:
                     continue
+                # TVPPs (hierarchical-vpp) offer reserve to the TSO besides the DSOs
                 terms = [v[n].sum(dim) for n, dim in ((f"Gen-r-{d}", "gen"),
-                                                     (f"Pcc-r-{d}", "dso")) if n in v]
+                                                     (f"Pcc-r-{d}", "dso"),
+                                                     (f"Tvpp-r-{d}", "dso")) if n in v]
                 fr = ds.fr_up if d == "up" else ds.fr_down
                 m.add_constraints(sum(terms[1:], terms[0]) >= fr + k[key],
                                   name=f"Drcc-reserve-{d}")
-        if system.has_ts and "gen" in on:
+        if system.has_ts and "gen" in on and "Gen-p" in v:
             a = sens.alpha
             m.add_constraints(v["Gen-p"] <= ds.gen_p_max - a * k.total_up2, name="Drcc-gen-upper")
             m.add_constraints(v["Gen-p"] >= ds.gen_p_min + a * k.total_down2, name="Drcc-gen-lower")
-        if system.has_ds:
+        if system.has_ds and "Node-v" in v:
             kd_up, kd_dn = _by_owner(k.area_up2, ds, "dso"), _by_owner(k.area_down2, ds, "dso")
             node_up = _by_owner(k.area_up2, ds, "node")
             node_dn = _by_owner(k.area_down2, ds, "node")
@@ -215,21 +223,40 @@ def drcc_hook(system: System, eps: float = 0.05, method: str = "cantelli",
 
 def solve_drcc(system: System, *, eps: float = 0.05, method: str = "cantelli",
                theta: float | None = None, two_sided: bool = False,
-               families: tuple[str, ...] = FAMILIES, **options: Any) -> Result:
-    """Centralized scheme with DRCC margins on reserves, generators, voltages, branches, PCC.
+               families: tuple[str, ...] = FAMILIES, scheme: str = "centralized",
+               **options: Any) -> Result:
+    """A scheme with DRCC margins on reserves, generators, voltages, branches, PCC.
+
+    Parameters
+    ----------
+    scheme : {"centralized", "hierarchical", "hierarchical-vpp"}
+        ``centralized``: one LP. ``hierarchical``: ADMM between the TSO and the DSOs,
+        each agent adding the DRCC rows of its own part (margins from the whole system's
+        samples), so it converges to the DRCC centralized optimum. ``options`` go to the
+        scheme.
 
     The result carries the margins (``drcc_*``, MW) and ``eps``/``method`` attrs, which
     :func:`validate_out_of_sample` reads.
     """
     from flexnet.coordination.centralized import solve_centralized
+    from flexnet.coordination.hierarchical import solve_hierarchical
 
+    if scheme not in ("centralized", "hierarchical", "hierarchical-vpp"):
+        raise ValueError(f"drcc: scheme must be 'centralized', 'hierarchical' or "
+                         f"'hierarchical-vpp', not {scheme!r}")
     hook, k = drcc_hook(system, eps, method, theta, two_sided, families)
-    res = solve_centralized(system, hook=hook, **options)
+    if scheme == "centralized":
+        res = solve_centralized(system, hook=hook, **options)
+    else:
+        spec = {"eps": eps, "method": method, "theta": theta, "two_sided": two_sided,
+                "families": tuple(families), "kappas": k}
+        res = solve_hierarchical(system, drcc=spec, vpp=scheme == "hierarchical-vpp",
+                                 **options)
     d = res.dataset
     for name in ("total_up", "total_down"):
         d[f"drcc_{name}"] = k[name].assign_attrs(units="MW", long_name=f"DRCC margin {name}")
     d.attrs.update(drcc_eps=eps, drcc_method=method, drcc_two_sided=int(two_sided),
-                   scheme="centralized+drcc")
+                   scheme=f"{scheme}+drcc")
     return res
 
 
