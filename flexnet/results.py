@@ -297,8 +297,8 @@ class Result:
 _SUMMARY_KEYS = ["total_cost", "energy_market_cost", "flexibility_market_cost",
                  "dr_reward_payments", "balancing_cost", "repair_cost", "shed_energy_mwh",
                  "congested_line_hours", "min_voltage_pu", "max_voltage_pu",
-                 "voltage_violations", "branch_overloads", "dso_payment", "dso_payment_low",
-                 "dso_payment_high", "objective"]
+                 "voltage_violations", "branch_overloads", "dso_payment", "dso_payment_min",
+                 "dso_payment_max", "dso_cost_priced", "objective"]
 
 
 def finalize(res: xr.Dataset, system: System, *, scheme: str, status: str,

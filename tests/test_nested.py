@@ -105,11 +105,41 @@ def test_dso_payment_range_over_all_optimal_tso_prices():
     along the DSOs' own exchange), and the KKT single level sits at its low end (the
     optimistic bilevel convention)."""
     a = flexnet.solve(subcase(("DSO1", "DSO2"), 6), "nested", progress=False).dataset.attrs
-    lo, pay, hi = a["dso_payment_low"], a["dso_payment"], a["dso_payment_high"]
+    lo, pay, hi = a["dso_payment_min"], a["dso_payment"], a["dso_payment_max"]
     tol = 1e-6 * max(1.0, abs(pay))
     assert lo - tol <= pay <= hi + tol
     assert pay == pytest.approx(lo, rel=1e-6)
     assert hi > lo + 1.0  # not unique on this subcase: 324.5 to 418.2 $
+
+
+def test_pessimistic_pricing_keeps_the_plan_off_the_price_kinks():
+    """``pricing="pessimistic"``: the plan is priced at the top of its payment range; the
+    returned plan costs the DSOs no more than the optimistic plan priced that way, and no
+    less than the optimistic bound (the pessimistic infimum lies between)."""
+    s = subcase(("DSO1", "DSO2"), 6)
+    a = flexnet.solve(s, "nested", progress=False, pricing="pessimistic").dataset.attrs
+    assert a["pricing"] == "pessimistic"
+    assert a["verify_passed"] == 1
+    assert a["dso_payment"] == a["dso_payment_max"]
+    tol = 1e-6 * abs(a["pessimistic_bound"])
+    assert a["pessimistic_bound"] - tol <= a["dso_cost_priced"] <= a["dso_cost_optimistic_plan"]
+    # on this subcase the optimistic plan sits on a kink (324.5 to 418.2 $): kept off it,
+    # the DSOs pay the low price for the same cost
+    assert a["dso_cost_priced"] < a["dso_cost_optimistic_plan"] - 50
+    assert a["dso_cost_priced"] == pytest.approx(a["pessimistic_bound"], rel=1e-6)
+    with pytest.raises(ValueError, match="pricing"):
+        flexnet.solve(s, "nested", pricing="worst")
+
+
+@pytest.mark.slow
+def test_pessimistic_pricing_on_the_default_case():
+    """About 143 s: the pessimistic plan on the default case, priced at its worst, costs the
+    DSOs less than the optimistic plan priced at its worst."""
+    a = flexnet.solve(case(flexnet.DEFAULT_CASE), "nested", progress=False,
+                      pricing="pessimistic").dataset.attrs
+    assert a["verify_passed"] == 1
+    assert a["dso_cost_priced"] < a["dso_cost_optimistic_plan"]
+    assert a["dso_cost_priced"] >= a["pessimistic_bound"] * (1 - 1e-6)
 
 
 def test_lazy_line_limits_reach_the_same_bilevel_optimum():

@@ -139,11 +139,13 @@ def _free_gen_p(m: linopy.Model) -> None:
         m.variables["Gen-p"].update(lower=xr.full_like(m.variables["Gen-p"].lower, -np.inf))
 
 
-def build_nested(system: System, scale: float = 1.0, monitored: xr.DataArray | None = None):
+def build_nested(system: System, scale: float = 1.0, monitored: xr.DataArray | None = None,
+                 prepare: Callable[[linopy.Model, list[str]], None] | None = None):
     """Build the single-level MILP; return (model, lower level, DS cost terms).
 
     ``monitored`` (snapshot, line): only those line limits are lower-level rows (the
-    lazy formulation: fewer KKT rows and binaries); None: every line's."""
+    lazy formulation: fewer KKT rows and binaries); None: every line's. ``prepare(model,
+    lower-level rows)`` changes the model before the KKT system is derived from it."""
     if not (system.has_ts and system.has_ds):
         raise DataError(f"nested scheme needs a transmission system with DSOs; case "
                         f"{system.name!r} has {system.n('bus')} buses and {system.n('dso')} DSOs")
@@ -153,6 +155,8 @@ def build_nested(system: System, scale: float = 1.0, monitored: xr.DataArray | N
     ts_costs = add_ts_side(m, system, formulation="ptdf" if monitored is None else "lazy",
                            monitored=monitored)
     ll_cons = [c for c in m.constraints if c not in before]
+    if prepare is not None:
+        prepare(m, ll_cons)
     ll_vars = [v for v in LL_VARIABLES if v in m.variables]
     terms = [c for c in ts_costs if not isinstance(c, int | float)]
     # Gen-p ≥ 0 is implied by p − r↓ ≥ P̲ ≥ 0 and r↓ ≥ 0: dropped, not lifted (fewer
@@ -170,23 +174,30 @@ def build_nested(system: System, scale: float = 1.0, monitored: xr.DataArray | N
 
 
 def kkt_start(system: System, m: linopy.Model, ll, path,
-              monitored: xr.DataArray | None = None) -> bool:
+              monitored: xr.DataArray | None = None,
+              prepare: Callable[[linopy.Model, list[str]], None] | None = None) -> bool:
     """Write :func:`kkt_start_vector` as a HiGHS solution file (a MIP start)."""
-    return write_start(m, kkt_start_vector(system, m, ll, monitored), path)
+    return write_start(m, kkt_start_vector(system, m, ll, monitored, prepare), path)
 
 
 def kkt_start_vector(system: System, m: linopy.Model, ll,
-                     monitored: xr.DataArray | None = None) -> np.ndarray:
+                     monitored: xr.DataArray | None = None,
+                     prepare: Callable[[linopy.Model, list[str]], None] | None = None,
+                     ) -> np.ndarray:
     """Write a HiGHS MIP start for the nested MILP from the centralized PTDF optimum.
 
     The centralized LP's TSO dispatch is optimal for the TSO at the centralized PCC
     decision, and its duals (plus HiGHS's reduced costs for the lifted bounds) are
     optimal TSO duals: together with u = [μ ≠ 0] they form a KKT-consistent, feasible
     point of the single-level MILP. Returned in the column order of ``m.matrices``.
+    ``prepare(model, lower-level rows)``, applied to the nested model too, is applied to
+    the centralized model, so the start stays KKT-consistent.
     """
     from flexnet.coordination.centralized import build_centralized
 
     mc = build_centralized(system, "ptdf" if monitored is None else "lazy", monitored)
+    if prepare is not None:
+        prepare(mc, ll.constraints)
     _free_gen_p(mc)  # same lower level as the MILP, so every multiplier sits on a row
     run_highs(mc, scheme="nested/start", system=system)
     Mc = mc.matrices
@@ -269,7 +280,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                  max_retries: int = 2, hook: Callable[[linopy.Model], None] | None = None,
                  warm_start: bool = True, max_rounds: int = 5, parallel: bool | str = "auto",
                  workers: int | None = None, scheduler_address: str | None = None,
-                 progress: bool = True, **options: Any) -> Result:
+                 progress: bool = True, pricing: str = "optimistic",
+                 pessimistic_step: float = 0.1, **options: Any) -> Result:
     """Solve the nested scheme and verify the lower level; see the module docstring.
 
     Parameters
@@ -287,12 +299,109 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
     parallel, workers, scheduler_address
         ``"blocks"``: solve the hours on dask (a LocalCluster, or an existing scheduler),
         as :func:`flexnet.parallel.use_dask` decides (``"auto"``: when either is given).
+    pricing : {"optimistic", "pessimistic"}
+        Which optimal TSO prices the DSOs plan against where they are not unique
+        (docs/nested.md). ``"optimistic"``: the KKT single level's pick, the lowest
+        payment (the optimistic bilevel convention). ``"pessimistic"``: the plan that is
+        best for the DSOs when the TSO publishes the highest optimal prices; its payment
+        is then ``dso_payment_max`` (:func:`_pessimistic`; about three solves).
+    pessimistic_step : float
+        ``"pessimistic"``: how far (MW, on the largest exchange entry) the candidate plan
+        is kept from the TSO's price kinks.
     formulation : {"auto", "ptdf", "lazy"} (in ``options``)
         The lower level is always in PTDF form (compact KKT). ``"lazy"`` (``"auto"`` above
         1,500 lines): only monitored line limits are lower-level rows, so only they get
         KKT rows and binaries; the monitored set starts from the centralized lazy solve's
         and grows by every line the nested plan overloads, until none does (then the
         reduced lower level's optimum is the full one's).
+    """
+    if pricing not in ("optimistic", "pessimistic"):
+        raise ValueError(f"nested: pricing must be 'optimistic' or 'pessimistic', "
+                         f"not {pricing!r}")
+    if not pessimistic_step > 0:
+        raise ValueError(f"nested: pessimistic_step must be > 0 MW, not {pessimistic_step}")
+    options |= {"method": method, "verify_tol": verify_tol, "max_retries": max_retries,
+                "hook": hook, "warm_start": warm_start, "max_rounds": max_rounds,
+                "parallel": parallel, "workers": workers,
+                "scheduler_address": scheduler_address, "progress": progress}
+    res = _solve_nested(system, **options)
+    if pricing == "pessimistic":
+        return _pessimistic(system, res, pessimistic_step, options)
+    res.dataset.attrs.update(pricing="optimistic",
+                             dso_cost_priced=_priced(res.dataset.attrs, "min"))
+    return res
+
+
+def _priced(attrs: dict, end: str) -> float:
+    """The DSOs' cost (DS costs + payment) with the payment at one end of its range."""
+    return float(attrs["mip_objective"] - attrs["dso_payment"] + attrs[f"dso_payment_{end}"])
+
+
+def _exchange(m: linopy.Model) -> list[str]:
+    return [v for v in m.variables if v.startswith(("Pcc-", "Tvpp-"))]
+
+
+def _pessimistic(system: System, first: Result, step: float,
+                 options: dict[str, Any]) -> Result:
+    """The pessimistic plan: among the optimistic plan and a plan kept off the TSO's price
+    kinks, the one whose cost is lowest when priced at ``dso_payment_max``.
+
+    The TSO's optimal cost φ is convex and piecewise linear in the DSOs' exchange x, and
+    its optimal prices are not unique exactly at its kinks, where a DSO facing the worst
+    price pays the right derivative. Solving the single level with the TSO seeing
+    (1 + t)·x instead of x moves every chosen kink to (1 + t)·x, so the DSOs' real x lies
+    a fraction t below it, where the price is the left one and unique along x. The plan is
+    then re-solved with its exchange fixed against the true TSO (verified as usual) and
+    priced at the top of its range. The pessimistic infimum lies between the optimistic
+    dual bound (``pessimistic_bound``) and the returned cost, and need not be attained
+    (pessimistic bilevel problems in general have no minimiser; docs/nested.md).
+    """
+    a = first.dataset.attrs
+    scale = max(float(np.abs(first.dataset[v]).max()) for v in ("pcc_p", "pcc_flex_up",
+                                                                 "pcc_flex_down")
+                if v in first.dataset)
+    candidates = [first]
+    if a["dso_payment_max"] - a["dso_payment_min"] > 1e-6 * max(1.0, abs(a["dso_payment"])) \
+            and scale > 0:
+        t = step / scale
+
+        def perturb(model: linopy.Model, rows: list[str]) -> None:
+            _scale_exchange(model, rows, 1.0 + t)
+
+        moved = _solve_nested(system, prepare=perturb, **options)
+        x = _exchange_values(moved)
+
+        def fix(model: linopy.Model, rows: list[str]) -> None:
+            for name, value in x.items():
+                model.variables[name].update(lower=value, upper=value)
+
+        candidates.append(_solve_nested(system, prepare=fix, **options))
+    best = min(candidates, key=lambda r: _priced(r.dataset.attrs, "max"))
+    b = best.dataset.attrs
+    b.update(pricing="pessimistic", dso_cost_priced=_priced(b, "max"),
+             dso_payment=b["dso_payment_max"],
+             pessimistic_bound=float(a["mip_dual_bound"]),
+             pessimistic_candidates=len(candidates),
+             dso_cost_optimistic_plan=_priced(a, "max"))
+    return best
+
+
+def _solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e-6,
+                  max_retries: int = 2, hook: Callable[[linopy.Model], None] | None = None,
+                  warm_start: bool = True, max_rounds: int = 5, parallel: bool | str = "auto",
+                  workers: int | None = None, scheduler_address: str | None = None,
+                  progress: bool = True,
+                  prepare: Callable[[linopy.Model, list[str]], None] | None = None,
+                  **options: Any) -> Result:
+    """Solve the nested scheme once (optimistic pricing) and verify the lower level
+    (parameters: :func:`solve_nested`).
+
+    Parameters
+    ----------
+    prepare : callable, optional
+        ``prepare(model, lower-level rows)``, applied to the single level and to the
+        centralized model its MIP start comes from (unlike ``hook``, it keeps the start
+        consistent, so ``method="blocks"`` stays available).
     """
     formulation = options.pop("formulation", None) or "auto"
     if formulation not in ("auto", "angle", "ptdf", "lazy"):
@@ -317,7 +426,7 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         binds (at most ``max_retries`` times)."""
         use_blocks, scale, by_blocks = blocks, 1.0, None
         for attempt in range(max_retries + 1):
-            m, ll, ds_costs = build_nested(system, scale, monitored)
+            m, ll, ds_costs = build_nested(system, scale, monitored, prepare)
             if hook is not None:
                 hook(m)
             log.info("nested: %d binaries, %d variables, %d constraints",
@@ -333,7 +442,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                 use_blocks = False
             if use_blocks:
                 by_blocks = _solve_by_blocks(system, m, ll, milp, block, options,
-                                             monitored=monitored, max_rounds=max_rounds,
+                                             monitored=monitored, prepare=prepare,
+                                             max_rounds=max_rounds,
                                              parallel=parallel, workers=workers,
                                              scheduler_address=scheduler_address,
                                              progress=progress)
@@ -343,7 +453,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                     opts = dict(options)
                     # the start is only KKT-consistent for the plain model (no hook rows)
                     if warm_start and hook is None and kkt_start(system, m, ll,
-                                                                 Path(tmp) / "s.sol", monitored):
+                                                                 Path(tmp) / "s.sol", monitored,
+                                                                 prepare):
                         opts["warmstart_fn"] = Path(tmp) / "s.sol"
                     status = run_highs(m, scheme="nested", system=system, options=opts)
             binding = binding_bigms(ll)
@@ -415,8 +526,8 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
                  "verify_lmp_outside_pcc", np.inf) <= verify_tol and lmp_check[
                  "verify_lmp_gap_pcc"] <= verify_tol),
              "bigm_binding": len(binding), "bigm_scale": scale,
-             "dso_payment": dso_payment, "dso_payment_low": pay_low,
-             "dso_payment_high": pay_high,
+             "dso_payment": dso_payment, "dso_payment_min": pay_low,
+             "dso_payment_max": pay_high,
              "binaries": sum(int((b.labels >= 0).sum()) for b in ll.binaries.values()),
              **lazy_info,
              # the upper level's objective (DS costs + payment) and the proven bound on it
@@ -425,6 +536,29 @@ def solve_nested(system: System, *, method: str = "auto", verify_tol: float = 1e
         sum(c.solution.sum() for c in ds_costs if not isinstance(c, int | float)))
     return finalize(res, system, scheme="nested", status=status, objective=system_cost,
                     extra=extra)
+
+
+def _scale_exchange(m: linopy.Model, rows: list[str], k: float) -> None:
+    """Multiply the DSOs' exchange's coefficients in ``rows`` by k: those rows then see
+    k·x where the DSOs schedule x."""
+    labels = np.concatenate([m.variables[v].labels.values.ravel() for v in _exchange(m)])
+    for name in rows:
+        if name not in m.constraints:
+            continue
+        con = m.constraints[name]
+        on = np.isin(con.vars.values, labels)
+        if on.any():
+            con.update(coeffs=con.coeffs.where(~on, con.coeffs * k))
+
+
+def _exchange_values(res: Result) -> dict[str, xr.DataArray]:
+    """The DSOs' scheduled exchange, by model variable name."""
+    d = res.dataset
+    out = {"Pcc-p": d.pcc_p}
+    for side in ("up", "down"):
+        if f"pcc_flex_{side}" in d:
+            out[f"Pcc-r-{side}"] = d[f"pcc_flex_{side}"]
+    return {k: v.transpose("snapshot", "dso") for k, v in out.items()}
 
 
 def _screen(system: System, options: dict[str, Any]) -> xr.DataArray:
@@ -467,11 +601,12 @@ def _pattern(ll, milp: Milp) -> np.ndarray:
 
 def _solve_by_blocks(system: System, m: linopy.Model, ll, milp: Milp, block: np.ndarray,
                      options: dict[str, Any], monitored: xr.DataArray | None = None,
+                     prepare: Callable[[linopy.Model, list[str]], None] | None = None,
                      **kw: Any) -> BlockResult:
     """Solve the single level hour by hour (:func:`flexnet.bilevel.decompose.solve_by_blocks`)
     from the centralized MIP start and write the best plan onto ``m``."""
     t_call = time.perf_counter()
-    start = kkt_start_vector(system, m, ll, monitored)
+    start = kkt_start_vector(system, m, ll, monitored, prepare)
     t_solve = time.perf_counter()
     out = solve_by_blocks(milp, block, _pattern(ll, milp), start,
                           # the CLI passes unset options as None
