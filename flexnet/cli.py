@@ -179,9 +179,13 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
         terms = {k: opts.pop(k) for k in ("allow_suboptimal", "shedding")}
         res = assess(solve_interval(system, scheme=a.scheme, workers=a.workers,
-                                    scheduler_address=a.scheduler_address, **opts), **terms)
+                                    scheduler_address=a.scheduler_address,
+                                    method=a.interval, **opts), **terms)
         if not a.quiet:
             print(f"interval: {res.dataset.attrs['uncovered_report']}")
+            if a.interval == "oneshot":
+                print(f"interval: security premium "
+                      f"{res.dataset.attrs['security_premium']:,.2f} over the plain plan")
     else:
         extra: dict = {}
         dask = {"workers": a.workers, "scheduler_address": a.scheduler_address}
@@ -318,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ac-check", action="store_true",
                    help="run pandapower's AC power flow on every feeder at every hour of the "
                         "plan and store the comparison in the results (needs pandapower)")
-    r.add_argument("--interval", action="store_true",
-                   help="secure the plan with the interval two-stage algorithm (BESS)")
+    r.add_argument("--interval", nargs="?", const="repair", choices=["repair", "oneshot"],
+                   help="secure the plan against the interval extremes: 'repair' (the default "
+                        "when no value is given) re-plans with BESS headroom; 'oneshot' solves "
+                        "stage 1 with every extreme's recourse as one LP (docs/nested.md)")
     r.add_argument("--drcc", type=_probability, metavar="EPS",
                    help="secure the plan with DRCC margins at violation probability EPS "
                         "(centralized and hierarchical; docs/drcc.md)")

@@ -539,9 +539,11 @@ class PersistentLP:
         return status
 
     def _solution(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """Column values, row duals and objective of the last run."""
+        """Column values, row duals and objective of the last run (the model's own columns
+        and rows: a caller may have appended more to ``h``, e.g. the one-shot interval LP)."""
         sol = self.h.getSolution()
-        return (np.asarray(sol.col_value, dtype=float), np.asarray(sol.row_dual, dtype=float),
+        return (np.asarray(sol.col_value, dtype=float)[:self.cost.size],
+                np.asarray(sol.row_dual, dtype=float)[:self._clabels.size],
                 float(self.h.getInfo().objective_function_value))
 
     def values(self) -> np.ndarray:

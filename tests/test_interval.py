@@ -153,3 +153,64 @@ def test_reused_stage1_is_the_centralized_plan():
     # the rows do bind: more headroom than the BESS can give makes stage 1 infeasible
     with pytest.raises(flexnet.InfeasibleError, match="BESS headroom reserved"):
         stage1.solve(zero + 1e4, zero)
+
+
+@functools.cache
+def oneshot(scenarios: str = "lazy", parallel: bool = False):
+    return solve_interval(subcase(("DSO1", "DSO2"), 6), method="oneshot", scenarios=scenarios,
+                          parallel=parallel, workers=2 if parallel else None)
+
+
+def test_oneshot_covers_every_extreme_the_repair_loop_leaves():
+    """Stage 1 with every extreme's recourse in one LP: on this subcase the repair loop
+    leaves extremes uncovered (its BESS headroom is all it can change); the one-shot plan
+    covers them all, at a stated premium over the plain plan."""
+    r = oneshot().dataset
+    a = r.attrs
+    assert a["interval_method"] == "oneshot"
+    assert a["uncovered_mwh"] == 0.0
+    assert r.scenario_covered.values.all()
+    assert r.sizes["scenario"] == 2 + 2 * 6  # every extreme is reported
+    assert a["oneshot_check_passed"] == 1  # each extreme solved alone agrees
+    assert a["security_premium"] == pytest.approx(a["objective"] - a["unsecured_cost"])
+    assert a["security_premium"] >= 0
+    repair = solve_interval(subcase(("DSO1", "DSO2"), 6), parallel=False).dataset.attrs
+    assert repair["uncovered_mwh"] > 1.0
+    assert repair["objective"] <= a["objective"]
+
+
+def test_oneshot_lazy_scenarios_reach_the_all_scenario_optimum():
+    lazy, full = oneshot("lazy").dataset.attrs, oneshot("all").dataset.attrs
+    assert full["oneshot_scenarios"] == 14
+    assert lazy["oneshot_scenarios"] <= full["oneshot_scenarios"]
+    assert lazy["objective"] == pytest.approx(full["objective"], rel=1e-9)
+
+
+def test_oneshot_serial_and_dask_agree_on_what_is_covered():
+    ser, par = oneshot().dataset, oneshot(parallel=True).dataset
+    np.testing.assert_array_equal(ser.scenario_covered.values, par.scenario_covered.values)
+    assert par.attrs["oneshot_check_passed"] == 1
+    assert par.attrs["objective"] == pytest.approx(ser.attrs["objective"], rel=1e-9)
+
+
+def test_oneshot_plan_checked_by_stage2_built_alone():
+    """Independent of the one-shot LP and of the batch re-solves: each all-day extreme
+    built as its own model on the secured plan is covered."""
+    r = oneshot()
+    for name in ("high", "low"):
+        own = stage2(name, r.system.ds, r.dataset)
+        assert float(own.uncovered.sum() + own.ts_shed.sum()) <= 1e-6, name
+
+
+def test_oneshot_covers_the_default_case():
+    a = solve_interval(case(flexnet.DEFAULT_CASE), method="oneshot").dataset.attrs
+    assert a["uncovered_mwh"] == 0.0
+    assert a["oneshot_check_passed"] == 1
+    assert 0 < a["security_premium"] < 0.02 * a["unsecured_cost"]
+
+
+def test_interval_options_are_checked():
+    with pytest.raises(ValueError, match="method"):
+        solve_interval(subcase(("DSO1",), 2), method="robust")
+    with pytest.raises(flexnet.DataError, match="oneshot"):
+        solve_interval(subcase(("DSO1",), 2), method="oneshot", scheme="nested")
