@@ -645,6 +645,7 @@ def solve_interval(
     tol: float = 1e-6,
     method: str = "repair",
     scenarios: str = "lazy",
+    stage2_cyclic: bool = True,
     **options: Any,
 ) -> Result:
     """Run the interval two-stage algorithm; return the stage-1 result with scenarios.
@@ -659,6 +660,11 @@ def solve_interval(
     against the plain plan (docs/nested.md, "Interval"). ``scenarios="lazy"`` (default)
     puts an extreme in the LP only once the plan leaves it uncovered (the same optimum;
     :func:`_secure_oneshot`), ``"all"`` all of them from the start.
+
+    ``stage2_cyclic``: in stage 2, cyclic BESSs end each extreme day at the state they
+    start it in, as in stage 1 (default: an extreme day may not borrow from the next).
+    ``False``: in stage 2 every BESS starts at its ``storage_soc_init`` and may end the
+    day anywhere in its band.
 
     Stage-2 scenarios run serially, or on dask.distributed (:func:`flexnet.parallel.use_dask`:
     ``parallel=True``, or ``workers`` or ``scheduler_address`` given): a LocalCluster
@@ -692,20 +698,25 @@ def solve_interval(
         raise ValueError(f"interval: method must be 'repair' or 'oneshot', not {method!r}")
     if scenarios not in ("lazy", "all"):
         raise ValueError(f"interval: scenarios must be 'lazy' or 'all', not {scenarios!r}")
+    second = system  # the system stage 2 sees
+    if not stage2_cyclic and system.n("storage"):
+        ds = system.ds.copy()
+        ds["storage_cyclic"] = xr.zeros_like(ds.storage_cyclic, dtype=bool)
+        second = type(system)(ds, validate=False)
     if method == "oneshot":
         if scheme != "centralized":
             raise DataError(f"interval: method='oneshot' plans with the centralized scheme, "
                             f"not {scheme!r}")
         with executor(parallel, workers, scheduler_address) as client:
-            return _secure_oneshot(system, options, formulation, cap, zeros, tol, client,
-                                   scenarios)
+            return _secure_oneshot(system, second, options, formulation, cap, zeros, tol,
+                                   client, scenarios)
     with executor(parallel, workers, scheduler_address) as client:
-        plan, results, rounds, stop = _rounds(system, scheme, options, formulation, cap,
-                                              need_up, need_down, max_rounds, tol, client)
+        plan, results, rounds, stop = _rounds(system, second, scheme, options, formulation,
+                                              cap, need_up, need_down, max_rounds, tol, client)
     return _assemble(plan, results, rounds, tol, stop)
 
 
-def _secure_oneshot(system: System, options: dict[str, Any], formulation: str,
+def _secure_oneshot(system: System, second: System, options: dict[str, Any], formulation: str,
                     cap: xr.DataArray, zeros: xr.DataArray, tol: float, client: Any,
                     scenarios: str) -> Result:
     """The one-shot plan (:class:`_OneShot`) and its check by the repair path's stage 2.
@@ -721,7 +732,7 @@ def _secure_oneshot(system: System, options: dict[str, Any], formulation: str,
     stage1 = _CentralizedStage1(system, options, zeros, cap)
     plain = stage1.solve(zeros, zeros)
     names = all_extremes(system)
-    shot = _OneShot(system, stage1, plain, formulation)
+    shot = _OneShot(second, stage1, plain, formulation)
     shot.add(names if scenarios == "all" else ["high", "low"])
     rounds = 0
 
@@ -734,8 +745,8 @@ def _secure_oneshot(system: System, options: dict[str, Any], formulation: str,
         rounds += 1
         secured, inside = shot.solve()
         # every extreme solved alone with the plan (the repair path's stage 2)
-        lp = stage2_lp(system, secured.dataset, ["high", "low"], formulation, like=lp)
-        shared = {"system_ds": system.ds, "plan": secured.dataset,
+        lp = stage2_lp(second, secured.dataset, ["high", "low"], formulation, like=lp)
+        shared = {"system_ds": second.ds, "plan": secured.dataset,
                   "formulation": formulation, "lp": lp}
         alone = dict(zip(names, _batches(names, shared, "one-shot check", client),
                          strict=True))
@@ -761,9 +772,9 @@ def _secure_oneshot(system: System, options: dict[str, Any], formulation: str,
     return res
 
 
-def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_rounds, tol,
-            client):
-    """Stage 1, stage 2 and repair rounds until covered or stopped."""
+def _rounds(system, second, scheme, options, formulation, cap, need_up, need_down, max_rounds,
+            tol, client):
+    """Stage 1, stage 2 (on ``second``) and repair rounds until covered or stopped."""
     from flexnet.coordination import SCHEMES
 
     rounds, hook, stop = 0, None, ""
@@ -784,8 +795,8 @@ def _rounds(system, scheme, options, formulation, cap, need_up, need_down, max_r
             break
         plan = new_plan
         names = ["high", "low"]
-        lp = stage2_lp(system, plan.dataset, names, formulation, like=lp)
-        shared = {"system_ds": system.ds, "plan": plan.dataset, "formulation": formulation,
+        lp = stage2_lp(second, plan.dataset, names, formulation, like=lp)
+        shared = {"system_ds": second.ds, "plan": plan.dataset, "formulation": formulation,
                   "lp": lp}
         first = _batches(names, shared, "interval extremes", client)
         hours = sorted({int(h) for r in first for h in
