@@ -94,3 +94,12 @@ def test_intervals_contain_forecast(default_case):
         assert (ds[base] <= ds[f"{base}_upper"]).all()
     assert float((ds.wind_p_upper - ds.wind_p_lower).max()) > 0
     assert np.isfinite(ds.forecast_error).all()
+
+
+def test_stressed_case_keeps_the_grid_and_adds_evs_and_pv(default_case):
+    s = flexnet.load_case("rts24-dso-stressed")
+    d, ds = default_case.ds, s.ds
+    np.testing.assert_array_equal(ds.branch_s_max.values, d.branch_s_max.values)
+    np.testing.assert_array_equal(ds.dso_s_max.values, d.dso_s_max.values)
+    assert ds.sizes["fleet"] == 3 * d.sizes["fleet"]
+    assert int((ds.der_kind == "pv").sum()) == 3 * int((d.der_kind == "pv").sum())

@@ -21,6 +21,8 @@ from flexnet.grid.system import System
 __all__ = ["DEFAULT_CASE", "list_cases", "load_case"]
 
 DEFAULT_CASE = "rts24-dso"
+#: the default case with three times the EVs and PV on the same feeders
+STRESSED_CASE = "rts24-dso-stressed"
 _MP = DATASETS / "matpower"
 
 # IEEE RTS-96 ramp rates (Grigg et al. 1999, Table 7), MW/min, by unit size (MW)
@@ -75,13 +77,16 @@ def _ieee118() -> System:
     return _finish(ds, "ieee118")
 
 
-def _composite() -> System:
+def _composite(stressed: bool = False) -> System:
     """RTS-24 with four distribution areas (2 × IEEE 33, 2 × IEEE 69) and their assets.
 
     Each DSO is ``scale`` identical feeders in parallel (loads × scale, impedances ÷
     scale), so voltages are those of the original feeder while the area carries tens of
     MW. The DSO load is taken out of the PCC bus load so the TS total stays published.
     Three 250 MW wind farms and derated 138 kV lines make the TS congested.
+
+    ``stressed``: the same TS, feeders and feeder ratings (rated for the default assets),
+    with three times the EV fleets and PV plants per feeder (flexnet/datasets/README.md).
     """
     prof = profiles()
     load = prof["load"].to_numpy()
@@ -120,12 +125,19 @@ def _composite() -> System:
     assets = make_assets(ds_ds.node.values, ds_ds.node_dso.values, ds_ds.dso.values, dso_peak,
                          prof, rng)
     ds = rate_feeders(xr.merge([ts, ds_ds, assets], compat="override", join="outer"))
+    name = DEFAULT_CASE
+    if stressed:  # more EVs and PV on the grid that was rated for the default assets
+        more = make_assets(ds_ds.node.values, ds_ds.node_dso.values, ds_ds.dso.values, dso_peak,
+                           prof, np.random.default_rng(2023), fleets=3, pv=6)
+        ds = xr.merge([ds.drop_dims(list(set(more.sizes) - {"snapshot"})), more],
+                      compat="override", join="outer")
+        name = STRESSED_CASE
     ds_ds_sum = float(ds.node_p_load.sum("node").max())
     ds.attrs.update(ts.attrs, description=(
         f"IEEE RTS-24 + 4 DSOs ({ds_ds_sum:.0f} MW peak DS load), "
         f"{ds.sizes['building']} smart buildings, {ds.sizes['fleet']} EV fleets, "
         f"{ds.sizes['storage']} BESS, {ds.sizes['der']} DERs, 3 wind farms"))
-    return _finish(ds, DEFAULT_CASE, seed=7)
+    return _finish(ds, name, seed=7)
 
 
 def _simbench(day: str | None = None) -> System:
@@ -140,6 +152,8 @@ _CASES: dict[str, tuple[Callable[..., System], str]] = {
     "rts24": (_rts, "IEEE RTS-24 (1979/1996), transmission only"),
     "ieee118": (_ieee118, "IEEE 118-bus, transmission only, 500 MW default line rating"),
     DEFAULT_CASE: (_composite, "default: RTS-24 + 4 feeders with buildings, EVs, BESS, PV, wind"),
+    STRESSED_CASE: (lambda: _composite(stressed=True),
+                    "the default case with 3x the EV fleets and PV plants on the same feeders"),
     "simbench": (_simbench, "SimBench EHV (571 buses after switches) + 4 MV grids (5 feeders), "
                             "any day of 2016 (--day); needs flexnet[simbench]"),
 }
