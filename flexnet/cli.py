@@ -250,6 +250,17 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_SUBOPTIMAL
 
 
+def _cmd_study(a: argparse.Namespace) -> int:
+    from flexnet.study import markdown, seeds_study
+
+    table = seeds_study(a.case, out=a.out, quick=a.quick, progress=not a.quiet)
+    print(markdown(table[[c for c in ("study", "variant", "run", "status", "total_cost",
+                                      "uncovered_mwh", "dso_cost_priced", "seconds")
+                          if c in table]]))
+    print(f"table and figure written to {a.out}/seeds.csv, seeds.md and seeds.png")
+    return EXIT_OK if (table.status == "optimal").all() else EXIT_SUBOPTIMAL
+
+
 def _cmd_info(a: argparse.Namespace) -> int:
     from flexnet.grid.system import open_flexnet_dataset
 
@@ -292,7 +303,7 @@ def _version_text(version: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     from flexnet.coordination import SCHEMES
-    from flexnet.grid.cases import DEFAULT_CASE
+    from flexnet.grid.cases import DEFAULT_CASE, STRESSED_CASE
 
     p = argparse.ArgumentParser(prog="flexnet", description="TSO–DSO coordination: schedule "
                                 "a transmission grid and its distribution feeders for a day.")
@@ -360,11 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--matpower", help="start from this MATPOWER TS case instead of a random one")
     s.add_argument("--out", required=True, help="output netCDF file")
+    st = sub.add_parser("study", help="run a study: both seed papers' comparisons",
+                        description="Run both seed papers' comparisons on one case and "
+                                    "write one table and a figure (docs/studies.md).")
+    st.add_argument("name", choices=["seeds"])
+    st.add_argument("--case", default=STRESSED_CASE,
+                    help=f"shipped case (default {STRESSED_CASE}, the stressed default case)")
+    st.add_argument("--out", default="study", help="output directory (default study)")
+    st.add_argument("--quick", action="store_true",
+                    help="two DSOs and six hours: a smoke run of every comparison")
     return p
 
 
 _COMMANDS = {"cases": _cmd_cases, "run": _cmd_run, "compare": _cmd_compare, "info": _cmd_info,
-             "synth": _cmd_synth}
+             "synth": _cmd_synth, "study": _cmd_study}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from flexnet.errors import FlexnetError
 
 __all__ = ["OptionError", "SolverOptions", "check_options", "options_doc"]
@@ -87,7 +89,7 @@ def _scheme_params(fn: Callable) -> dict[str, inspect.Parameter]:
 
 
 _TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,),
-          "None": (type(None),)}
+          "None": (type(None),), "pd.DataFrame": (pd.DataFrame,)}
 
 
 def _type_ok_annotated(value: Any, annotation: str) -> bool | None:
@@ -137,9 +139,12 @@ def check_options(scheme: str, fn: Callable, options: Mapping[str, Any]) -> None
                 raise OptionError(f"{scheme}: option {key!r} must be {what} (got {value!r})")
             continue
         default = params[key].default if key in params else _SOLVE_OPTIONS[key]
-        by_annotation = _type_ok_annotated(value, params[key].annotation) if key in params \
+        annotated = key in params and params[key].annotation is not inspect.Parameter.empty
+        by_annotation = _type_ok_annotated(value, params[key].annotation) if annotated \
             else None
-        if by_annotation is False or (by_annotation is None and not _type_ok(value, default)):
+        # an annotation naming a type this check does not know (a DataFrame) admits anything
+        if by_annotation is False or (by_annotation is None and not annotated
+                                      and not _type_ok(value, default)):
             what = params[key].annotation if key in params else type(default).__name__
             raise OptionError(f"{scheme}: option {key!r} must be of type {what} "
                               f"(got {value!r})")
