@@ -204,7 +204,8 @@ def cost_breakdown(res: xr.Dataset, system: System) -> dict[str, float]:
 
     ``energy``: generation, DER, BESS degradation and (feeder-only) PCC purchases;
     ``flexibility``: reserve capacity of generators and DS assets; ``dr``: DRP rewards;
-    ``shed``: VOLL × shed energy; ``balancing``: sequential PCC deviations.
+    ``shed``: VOLL × shed energy; ``balancing``: PCC deviations (sequential, vpp-market);
+    ``redispatch``: the DSOs' payments for moving TVPP members (vpp-market).
     """
     ds = system.ds
     g = res.get
@@ -227,9 +228,10 @@ def cost_breakdown(res: xr.Dataset, system: System) -> dict[str, float]:
     voll = float(ds.attrs["voll"])
     shed = voll * (_tot(g("load_shed")) + _tot(g("node_shed")))
     balancing = float(res.attrs.get("balancing_cost", 0.0))
+    redispatch = float(res.attrs.get("redispatch_cost", 0.0))  # vpp-market's TVPP payments
     return {"energy": energy, "flexibility": flex, "dr": dr, "shed": shed,
-            "balancing": balancing,
-            "total": energy + flex + dr + shed + balancing}
+            "balancing": balancing, "redispatch": redispatch,
+            "total": energy + flex + dr + shed + balancing + redispatch}
 
 
 def metrics(res: xr.Dataset, system: System) -> dict[str, float]:

@@ -3,8 +3,9 @@
 Seed 000 (Mansouri et al. 2023): smart buildings, EV fleets and the DRP under the
 sequential, centralized and nested schemes; which optimal TSO price the nested plan is
 priced at; the interval plan secured by repair rounds and by the one-shot LP.
-Seed 003 (Cai et al. 2025): the hierarchical market with each VPP classification, and
-DRCC in the centralized and hierarchical markets, validated out of sample.
+Seed 003 (Cai et al. 2025): VPP classification as market access (``vpp-market``: no
+coordination, classified, all TVPP, all DVPP, and the joint optimum), and DRCC in the
+centralized and hierarchical markets, validated out of sample.
 
 Each row is one run: its scheme, variant, status and the figures a market designer reads
 (costs, redispatch, shedding, grid violations, the DSOs' bill, what the interval plan
@@ -36,7 +37,8 @@ log = logging.getLogger("flexnet")
 #: the summary figures each row keeps (NaN where a run has none)
 FIGURES = ["status", "total_cost", "energy_market_cost", "flexibility_market_cost",
            "balancing_cost", "repair_cost", "shed_energy_mwh", "congested_line_hours",
-           "min_voltage_pu", "voltage_violations", "branch_overloads", "dso_cost_priced",
+           "min_voltage_pu", "voltage_violations", "branch_overloads", "redispatch_cost",
+           "redispatch_mwh", "dso_cost_priced",
            "dso_payment_min", "dso_payment_max", "uncovered_mwh", "security_premium",
            "admm_iterations"]
 
@@ -138,19 +140,21 @@ def seeds_study(case: str | System = STRESSED_CASE, *,
     for method in ("repair", "oneshot"):
         run("seed 000: interval", "flexible", f"interval, {method}",
             lambda m=method: solve_interval(system, method=m))
-    # seed 003: VPP classification and DRCC in the hierarchical market -----------------
+    # seed 003: VPP classification as market access (vpp-market), and in the joint ADMM
     table = classify(system)
     variants = {"classified (Canopy + K-medoids)": table,
                 "all TVPP": table.assign(vpp_class="TVPP"),
                 "all DVPP": table.assign(vpp_class="DVPP")}
+    run("seed 003: classification", "no coordination", "sequential",
+        lambda: flexnet.solve(system, "sequential"))
     for name, t in variants.items():
         t.attrs = table.attrs
-        run("seed 003: classification", name, "hierarchical-vpp",
-            lambda t=t: flexnet.solve(system, "hierarchical", vpp=t, **quiet))
-    run("seed 003: classification", "no classification", "hierarchical",
-        lambda: flexnet.solve(system, "hierarchical", **quiet))
+        run("seed 003: classification", name, "vpp-market",
+            lambda t=t: flexnet.solve(system, "vpp-market", vpp=t))
     run("seed 003: classification", "joint optimum", "centralized",
         lambda: flexnet.solve(system, "centralized"))
+    run("seed 003: classification", "classified (Canopy + K-medoids)", "hierarchical-vpp",
+        lambda: flexnet.solve(system, "hierarchical", vpp=table, **quiet))
     n = 2_000 if quick else 10_000
     for scheme in ("centralized", "hierarchical"):
         opts = quiet if scheme == "hierarchical" else {}
@@ -190,7 +194,8 @@ def write_study(table: pd.DataFrame, out: Path, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "seeds.csv", index=False)
     cols = ["study", "variant", "run", "status", "total_cost", "balancing_cost", "repair_cost",
-            "shed_energy_mwh", "congested_line_hours", "min_voltage_pu", "dso_cost_priced",
+            "redispatch_cost", "redispatch_mwh", "shed_energy_mwh", "congested_line_hours",
+            "min_voltage_pu", "dso_cost_priced",
             "uncovered_mwh", "security_premium", "drcc_worst_ci_high", "seconds"]
     shown = table[[c for c in cols if c in table]]
     (out / "seeds.md").write_text(f"Case: `{name}`\n\n" + markdown(shown) + "\n")

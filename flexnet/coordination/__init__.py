@@ -6,6 +6,7 @@ from flexnet.coordination.centralized import build_centralized, solve_centralize
 from flexnet.coordination.hierarchical import solve_hierarchical, solve_hierarchical_vpp
 from flexnet.coordination.nested import solve_nested
 from flexnet.coordination.sequential import solve_sequential
+from flexnet.coordination.vpp_market import solve_vpp_market
 
 SCHEMES = {
     "centralized": solve_centralized,
@@ -13,7 +14,8 @@ SCHEMES = {
     "nested": solve_nested,
     "hierarchical": solve_hierarchical,
     "hierarchical-vpp": solve_hierarchical_vpp,
+    "vpp-market": solve_vpp_market,
 }
 
 __all__ = ["SCHEMES", "build_centralized", "solve_centralized", "solve_hierarchical", "solve_nested",
-           "solve_sequential"]
+           "solve_sequential", "solve_vpp_market"]
