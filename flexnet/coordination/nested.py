@@ -542,6 +542,7 @@ def _scale_exchange(m: linopy.Model, rows: list[str], k: float) -> None:
     """Multiply the DSOs' exchange's coefficients in ``rows`` by k: those rows then see
     k·x where the DSOs schedule x."""
     labels = np.concatenate([m.variables[v].labels.values.ravel() for v in _exchange(m)])
+    labels = labels[labels >= 0]  # −1 marks masked entries, and terms a row does not have
     for name in rows:
         if name not in m.constraints:
             continue

@@ -653,7 +653,7 @@ def solve_interval(
     ``method="repair"`` (default): plan, check the extremes, reserve BESS headroom where
     one is not covered, plan again (module docstring). ``method="oneshot"``: stage 1 and
     the recourse of every extreme (``high``, ``low`` and each ``high@h``/``low@h``) as one
-    LP (:func:`_oneshot`), so the plan covers every extreme it can by construction, with
+    LP (:class:`_OneShot`), so the plan covers every extreme it can by construction, with
     all its day-ahead decisions (reserves, PCC flexibility, BESS) free to do so; the
     secured plan is then checked scenario by scenario with the repair path's stage 2
     (serially or on dask), and attrs ``security_premium`` and ``unsecured_cost`` price it
