@@ -14,7 +14,7 @@ def run(*args, cwd=None):
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["cases"], ["run"], ["compare"], ["info"], ["synth"]):
+    for cmd in ([], ["cases"], ["run"], ["compare"], ["info"], ["synth"], ["study"]):
         p = run(*cmd, "--help")
         assert p.returncode == 0
         assert "usage: flexnet" in p.stdout
