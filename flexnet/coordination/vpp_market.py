@@ -100,8 +100,11 @@ def solve_vpp_market(system: System, *, vpp: bool | pd.DataFrame = True,
         ``True``: classify with :func:`flexnet.vpp.classify`; a DataFrame: that table
         (its ``vpp_class`` column says TVPP or DVPP per asset); ``False``: every resource
         is a DVPP (then the scheme is ``sequential``).
-    formulation, **options
-        As for ``sequential`` (the TS network formulation, solver options).
+    formulation : {"auto", "angle", "ptdf"}
+        The TS network (``auto``: ``angle``; the wholesale market has no lazy line
+        limits yet).
+    **options
+        Solver options, as for ``sequential``.
 
     Returns
     -------
