@@ -497,6 +497,7 @@ class PersistentLP:
         M = m.matrices
         self._vlabels = pd.Index(M.vlabels)
         self._clabels = pd.Index(M.clabels)
+        self._nrows = self._clabels.size  # its rows: the model's and any from add_rows
         self.cost = np.asarray(M.c, dtype=float).copy()
         self.const = objective_constant(m)
         #: size and set-up time, in the row format of :func:`record_stats`
@@ -511,7 +512,11 @@ class PersistentLP:
 
     def cols(self, name: str) -> np.ndarray:
         """Column positions of a variable's entries (in the variable's label order)."""
-        return self._vlabels.get_indexer(self.model.variables[name].labels.values.ravel())
+        return self.positions(self.model.variables[name].labels.values)
+
+    def positions(self, labels: np.ndarray) -> np.ndarray:
+        """Column positions of linopy variable labels (any shape, flattened; −1 for −1)."""
+        return self._vlabels.get_indexer(np.asarray(labels).ravel())
 
     def rows(self, name: str) -> np.ndarray:
         """Row positions of a constraint's entries (in the constraint's label order)."""
@@ -529,6 +534,19 @@ class PersistentLP:
         v = np.asarray(value, dtype=float)
         checked(self.h.changeRowsBounds(rows.size, rows, v, v), "changeRowsBounds", self.name)
 
+    def add_rows(self, A: Any, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Append rows ``lower ≤ A x ≤ upper`` (A: scipy sparse, one column per column of
+        the LP) that the linopy model does not hold; HiGHS keeps its basis, the new rows'
+        slacks basic, so the next :meth:`run` continues warm. Returns their positions."""
+        A = A.tocsr()
+        first = self._nrows
+        checked(self.h.addRows(A.shape[0], np.asarray(lower, dtype=float),
+                               np.asarray(upper, dtype=float), A.nnz,
+                               A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32),
+                               A.data.astype(float)), "addRows", self.name)
+        self._nrows += A.shape[0]
+        return np.arange(first, self._nrows)
+
     def run(self) -> str:
         """Solve; return HiGHS's model status as a lowercase string."""
         t0 = time.perf_counter()
@@ -539,16 +557,21 @@ class PersistentLP:
         return status
 
     def _solution(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """Column values, row duals and objective of the last run (the model's own columns
-        and rows: a caller may have appended more to ``h``, e.g. the one-shot interval LP)."""
+        """Column values, row duals and objective of the last run (its own columns and
+        rows, those of :meth:`add_rows` last: a caller may have appended more to ``h``,
+        e.g. the one-shot interval LP)."""
         sol = self.h.getSolution()
         return (np.asarray(sol.col_value, dtype=float)[:self.cost.size],
-                np.asarray(sol.row_dual, dtype=float)[:self._clabels.size],
+                np.asarray(sol.row_dual, dtype=float)[:self._nrows],
                 float(self.h.getInfo().objective_function_value))
 
     def values(self) -> np.ndarray:
         """Primal values of all columns."""
         return self._solution()[0]
+
+    def duals(self) -> np.ndarray:
+        """Row duals of all rows (the model's, then those of :meth:`add_rows`)."""
+        return self._solution()[1]
 
     def base_objective(self, x: np.ndarray | None = None) -> float:
         """The objective of the model as built (without costs changed later)."""
@@ -570,7 +593,7 @@ class PersistentLP:
         if not duals or variables is not None:
             return
         y = np.full(int(self._clabels.max()) + 1, np.nan)
-        y[self._clabels.values] = row_dual
+        y[self._clabels.values] = row_dual[:self._clabels.size]
         for con in m.constraints.data.values():
             lab = con.labels.values
             con.dual = xr.DataArray(np.where(lab >= 0, y[lab], np.nan), con.labels.coords)
@@ -749,6 +772,39 @@ class _BlockLP(PersistentLP):
             vv = np.ascontiguousarray(v[sel])
             checked(self._blocks[t][0].changeRowsBounds(local.size, local, vv, vv),
                     "changeRowsBounds", self.name)
+
+    def add_rows(self, A: Any, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Append rows (as :meth:`PersistentLP.add_rows`): to the whole LP when it is kept,
+        each to its block when its columns lie in one, else to the coupling rows."""
+        import scipy.sparse as sp
+
+        A = A.tocsr()
+        lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        if self._whole:
+            pos = super().add_rows(A, lower, upper)
+        else:
+            pos = np.arange(self._nrows, self._nrows + A.shape[0])
+            self._nrows += A.shape[0]
+        blk = row_blocks(A, self._col_block)
+        blk[blk == -2] = 0  # empty rows: the first block checks their bounds
+        if np.any(blk < 0) and not self._whole:
+            raise ValueError(f"{self.name}: a row across blocks needs the whole LP")
+        self._row_block = np.r_[self._row_block, blk]
+        self._row_local = np.r_[self._row_local, np.full(pos.size, -1, dtype=np.int32)]
+        self._rlo, self._rup = np.r_[self._rlo, lower], np.r_[self._rup, upper]
+        for t, sel in self._by_block(np.arange(pos.size), blk):
+            h, cols, rows = self._blocks[t]
+            self._row_local[pos[sel]] = rows.size + np.arange(sel.size)
+            sub = A[sel].tocsr()
+            checked(h.addRows(sel.size, lower[sel], upper[sel], sub.nnz,
+                              sub.indptr[:-1].astype(np.int32),
+                              self._col_local[sub.indices].astype(np.int32),
+                              sub.data.astype(float)), "addRows", self.name)
+            self._blocks[t] = (h, cols, np.r_[rows, pos[sel]])
+        if np.any(blk < 0):
+            self._coupling = np.r_[self._coupling, pos[blk < 0]]
+            self._A_coupling = sp.vstack([self._A_coupling, A[blk < 0]]).tocsr()
+        return pos
 
     def _run_blocks(self) -> str:
         """Solve every block warm, in turn; keep their assembled solution if all are optimal."""

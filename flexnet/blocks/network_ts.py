@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from flexnet.grid.system import System
 
-__all__ = ["add_ts_network", "incidence", "line_flows_ptdf", "net_injection", "ptdf", "ptdf_lmp",
-           "ptdf_prices", "ts_demand"]
+__all__ = ["LazyLineRows", "add_ts_network", "incidence", "line_flows_ptdf", "net_injection",
+           "ptdf", "ptdf_lmp", "ptdf_prices", "ts_demand"]
 
 
 def _reference_buses(system: System) -> np.ndarray:
@@ -155,13 +155,9 @@ def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
 
     ds = system.ds
     L, P, C = term_columns(_injection_terms(m, system), ds.indexes["bus"])
-    dc = dc_network(system)
-    H = dc.ptdf_rows(lines)  # line × bus
-    coef = H[:, P] * C[None, :]  # line × term
+    coef, const = _ptdf_terms(system, lines, P, C, demand.transpose("snapshot", "bus").values)
     vars3 = np.where((coef[None] != 0) & (L[:, None, :] >= 0), L[:, None, :], -1)
     coef3 = np.where(vars3 >= 0, coef[None], 0.0)
-    const = -(demand.transpose("snapshot", "bus").values @ H.T) \
-        + (H @ dc.shift_injection - dc.shift_flow[lines])[None, :]
     sub = ds.indexes["line"][lines]
     snaps = ds.indexes["snapshot"]
     data = xr.Dataset({"vars": (("snapshot", "line", "_term"), vars3),
@@ -169,6 +165,93 @@ def _ptdf_flows(m: linopy.Model, system: System, lines: np.ndarray,
                        "const": (("snapshot", "line"), const)},
                       coords={"snapshot": snaps, "line": sub})
     return LinearExpression(data, m)
+
+
+def _ptdf_terms(system: System, lines: np.ndarray, P: np.ndarray, C: np.ndarray,
+                demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flows of the lines at positions ``lines`` as coef · terms + const: ``coef`` (line ×
+    term) for injection terms at bus positions ``P`` with signs ``C``, and ``const``
+    (snapshot × line) from the demand (snapshot × bus) and the phase shifts."""
+    dc = dc_network(system)
+    H = dc.ptdf_rows(lines)  # line × bus
+    const = -(demand @ H.T) + (H @ dc.shift_injection - dc.shift_flow[lines])[None, :]
+    return H[:, P] * C[None, :], const
+
+
+class LazyLineRows:
+    """Lazy line limits of a re-solved PTDF model, added to its HiGHS model in place.
+
+    For a :class:`~flexnet.solver.PersistentLP` built with the ``lazy`` formulation and
+    no monitored line (a copper plate with ``System-balance``): after a solve,
+    :meth:`violated` computes every line's flow from the solved injections; :meth:`add`
+    appends the limits of lines, in every hour, as ranged rows
+    −F̄ ≤ PTDF_l · (injection − demand) ≤ F̄; the caller re-solves warm until no line is
+    violated (:func:`flexnet.coordination.centralized.lazy_rounds` does the same by
+    rebuilding). Each such solve is the full model's optimum: a relaxation's optimum that
+    is feasible. Rows are kept for later solves (an iterative caller changes costs and
+    bounds; the binding lines change little), so later solves need few or no rounds.
+
+    Parameters
+    ----------
+    lp : PersistentLP
+        The model (its ``model`` holds the injection variables of :data:`TS_INJECTIONS`).
+    system : System
+    lines : array of int, optional
+        Line positions to monitor from the start (e.g. a copy's, rebuilt cold).
+    """
+
+    def __init__(self, lp, system: System, lines: np.ndarray | None = None) -> None:
+        ds = system.ds
+        L, self._P, self._C = term_columns(_injection_terms(lp.model, system),
+                                           ds.indexes["bus"])
+        self._cols = lp.positions(L).reshape(L.shape)  # snapshot × term
+        self._term_bus = sp.csr_matrix((self._C, (np.arange(self._P.size), self._P)),
+                                       shape=(self._P.size, ds.sizes["bus"]))
+        self._demand = ts_demand(system).values
+        self.system, self.lp = system, lp
+        #: monitored line positions, and the LP row of each (snapshot, monitored line)
+        self.lines = np.zeros(0, dtype=int)
+        self.rows = np.zeros((ds.sizes["snapshot"], 0), dtype=int)
+        if lines is not None and len(lines):
+            self.add(np.asarray(lines, dtype=int))
+
+    def flows(self, x: np.ndarray) -> xr.DataArray:
+        """Every line's flow (snapshot, line) at column values ``x``."""
+        v = np.where(self._cols >= 0, x[np.maximum(self._cols, 0)], 0.0)
+        inj = (self._term_bus.T @ v.T).T - self._demand
+        d = ts_demand(self.system)
+        return line_flows_ptdf(self.system, d.copy(data=inj))
+
+    def violated(self, x: np.ndarray, tol: float) -> np.ndarray:
+        """Positions of unmonitored lines with |f| > F̄ (1 + ``tol``) in some hour."""
+        over = (abs(self.flows(x)) > self.system.ds.line_s_max * (1 + tol)).values.any(axis=0)
+        over[self.lines] = False
+        return np.flatnonzero(over)
+
+    def add(self, lines: np.ndarray) -> None:
+        """Monitor ``lines`` (positions) in every hour: one ranged row per (hour, line)."""
+        lines = np.asarray(lines, dtype=int)
+        coef, const = _ptdf_terms(self.system, lines, self._P, self._C, self._demand)
+        n_t, n_l = const.shape
+        cols3 = np.broadcast_to(self._cols[:, None, :], (n_t, n_l, self._cols.shape[1]))
+        coef3 = np.broadcast_to(coef[None], cols3.shape)
+        ok = (cols3 >= 0) & (coef3 != 0)
+        t, li, _ = np.nonzero(ok)
+        A = sp.csr_matrix((coef3[ok], (t * n_l + li, cols3[ok])),
+                          shape=(n_t * n_l, self.lp.cost.size))
+        s_max = self.system.ds.line_s_max.values[lines][None, :]
+        pos = self.lp.add_rows(A, (-s_max - const).ravel(), (s_max - const).ravel())
+        self.lines = np.r_[self.lines, lines]
+        self.rows = np.c_[self.rows, pos.reshape(n_t, n_l)]
+
+    def lmp(self, lam: xr.DataArray, y: np.ndarray) -> xr.DataArray:
+        """LMPs (snapshot, bus) from the system-balance dual ``lam`` and the LP's row
+        duals ``y`` (:func:`ptdf_prices` with the monitored lines' duals)."""
+        ds = self.system.ds
+        mu = np.zeros((ds.sizes["snapshot"], ds.sizes["line"]))
+        mu[:, self.lines] = y[self.rows]
+        return ptdf_prices(self.system, lam, xr.DataArray(
+            mu, coords=[ds.indexes["snapshot"], ds.indexes["line"]]))
 
 
 def ptdf_lmp(m: linopy.Model, system: System) -> xr.DataArray:

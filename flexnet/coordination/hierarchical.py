@@ -38,9 +38,10 @@ import xarray as xr
 
 from flexnet import blocks as b
 from flexnet.blocks.common import coords
+from flexnet.blocks.network_ts import LazyLineRows
 from flexnet.coordination.admm import AdmmState, Tolerances, admm
 from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
-from flexnet.errors import DataError
+from flexnet.errors import DataError, SolverError
 from flexnet.parallel import AgentPool, executor
 from flexnet.results import extract, finalize
 from flexnet.solver import WARM_OPTIONS, ComponentLP, PersistentLP, SnapshotSplitLP, new_model
@@ -113,10 +114,16 @@ def _segment_slopes(m: linopy.Model, system: System, name: str) -> np.ndarray:
 
 def build_tso(system: System, formulation: str = "angle",
               names: tuple[str, ...] = EXCHANGE) -> linopy.Model:
-    """The TSO subproblem: energy + flexibility market with copies of the PCC exchange."""
+    """The TSO subproblem: energy + flexibility market with copies of the PCC exchange.
+
+    ``lazy``: no line row in the model (a copper plate); :class:`Subproblem` adds the
+    violated lines' rows in place (:class:`~flexnet.blocks.network_ts.LazyLineRows`)."""
     m = new_model()
     _add_exchange_copy(m, system, names)
-    objective(m, add_ts_side(m, system, formulation=formulation))
+    monitored = None
+    if formulation == "lazy":
+        monitored = xr.DataArray(False, coords=coords(system, "snapshot", "line"))
+    objective(m, add_ts_side(m, system, formulation=formulation, monitored=monitored))
     _add_proximal(m, system, names)
     return m
 
@@ -152,6 +159,11 @@ class Subproblem:
     drcc : dict, optional
         :func:`flexnet.uncertainty.drcc.drcc_hook` arguments (with the whole system's
         ``kappas``): the agent adds the DRCC rows of its own part of the system.
+
+    With ``formulation="lazy"`` the TSO's line limits are generated: each step re-solves
+    warm with the violated lines' rows added until no line is violated, so every step's
+    answer is the full network's optimum. The monitored lines are kept (``lines``) and
+    a copy rebuilt cold starts with them.
     """
 
     def __init__(self, role: str, system_ds: xr.Dataset, formulation: str = "angle",
@@ -172,10 +184,14 @@ class Subproblem:
         self._lp: PersistentLP | None = None
         self._system: System | None = None  # built on first use, like the LP
         self._solved = False
+        #: lazy TSO: the monitored line positions (kept by copies) and the rounds so far
+        self.lines = np.zeros(0, dtype=int)
+        self.lazy_rounds = 0
+        self._lazy: LazyLineRows | None = None
 
     def __getstate__(self) -> dict:
         # highspy models do not pickle: a copy rebuilds from its data on first use
-        return self.__dict__ | {"_lp": None, "_system": None, "_solved": False}
+        return self.__dict__ | {"_lp": None, "_system": None, "_solved": False, "_lazy": None}
 
     @property
     def weight(self) -> float:
@@ -216,6 +232,8 @@ class Subproblem:
             segs = [f"Admm-{side}-{n}" for n in self.names for side in ("up", "down")]
             self._prox = np.concatenate([lp.cols(v) for v in segs])
             self._slope = np.concatenate([_segment_slopes(m, self.system, v) for v in segs])
+            if self.role == "tso" and self.formulation == "lazy":
+                self._lazy = LazyLineRows(lp, self.system, self.lines)
             self._lp = lp
         return self._lp
 
@@ -229,6 +247,8 @@ class Subproblem:
         out = dict(self.lp.stats)
         if isinstance(self.lp, SnapshotSplitLP):
             out.update(split_runs=self.lp.split_runs, whole_runs=self.lp.whole_runs)
+        if self._lazy is not None:
+            out.update(lazy_rounds=self.lazy_rounds, monitored_lines=self.lines.size)
         return out
 
     def step(self, price: np.ndarray, target: np.ndarray, rho: float) -> dict[str, Any]:
@@ -239,7 +259,7 @@ class Subproblem:
         lp.set_cost(flat, lp.cost[flat] + price.ravel())
         lp.set_cost(self._prox, rho * self._slope)
         lp.set_rhs(self._dev_rows.ravel(), target.ravel())
-        status = lp.run()
+        status = self._run_lazy(lp) if self._lazy is not None else lp.run()
         self._solved = status == "optimal"
         if status != "optimal":
             return {"status": status, "x": None, "cost": np.nan,
@@ -248,13 +268,32 @@ class Subproblem:
         return {"status": status, "x": x[self._x].reshape(price.shape),
                 "cost": lp.base_objective(x), "seconds": time.perf_counter() - t0}
 
+    def _run_lazy(self, lp: PersistentLP) -> str:
+        """Solve; while lines are violated, add their rows and re-solve warm."""
+        from flexnet.coordination.centralized import LAZY_MAX_ROUNDS, LAZY_TOL
+
+        for _ in range(LAZY_MAX_ROUNDS):
+            status = lp.run()
+            new = self._lazy.violated(lp.values(), LAZY_TOL) if status == "optimal" else []
+            if not len(new):
+                return status
+            self._lazy.add(new)
+            self.lines, self.lazy_rounds = self._lazy.lines, self.lazy_rounds + 1
+        raise SolverError(f"hierarchical TSO: lines still overloaded after {LAZY_MAX_ROUNDS} "
+                          "rounds of added line rows", scheme="hierarchical",
+                          status="iteration_limit", hint="use formulation='angle'")
+
     def result(self, price: np.ndarray, target: np.ndarray, rho: float) -> xr.Dataset:
         """Labeled results of the last step, whose arguments these are (a copy rebuilt
         since solves it again)."""
         if not self._solved and self.step(price, target, rho)["status"] != "optimal":
             raise RuntimeError(f"{self.role} subproblem: no optimal solve to report")
         self.lp.assign()
-        return extract(self.lp.model, self.system)
+        out = extract(self.lp.model, self.system)
+        if self._lazy is not None:  # the added line rows' duals are not on the linopy model
+            lam = self.lp.model.constraints["System-balance"].dual
+            out["bus_lmp"] = self._lazy.lmp(lam, self.lp.duals())
+        return out
 
 
 def _groups(system: System, groups: int | None) -> list[list[str]]:
@@ -335,7 +374,7 @@ def solve_hierarchical(
                         "least one DSO")
     from flexnet.coordination.centralized import resolve_formulation
 
-    formulation = resolve_formulation(formulation, system, "hierarchical", lazy=False)
+    formulation = resolve_formulation(formulation, system, "hierarchical")
     with executor(parallel, workers, scheduler_address) as client:
         # serially, groups only add linopy builds (≈ 1.3 s each however small); the
         # feeder LPs inside are the same, as long as each feeder is one
@@ -402,6 +441,9 @@ def solve_hierarchical(
                            "admm_dso_lps": int(sizes.get("blocks", pd.Series(1.0, sizes.index))
                                                .iloc[1:].fillna(1).sum()),
                            "formulation": formulation,
+                           **({k: int(sizes[k].iloc[0]) for k in ("lazy_rounds",
+                                                                  "monitored_lines")}
+                              if formulation == "lazy" else {}),
                            "admm_tso_split_runs": runs["split_runs"],
                            "admm_tso_whole_runs": runs["whole_runs"],
                            "vpp_classification": int(table is not None), **extra_vpp})
