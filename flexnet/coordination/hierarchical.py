@@ -339,6 +339,10 @@ def solve_hierarchical(
         as 9 groups); on dask one per DSO up to 8 DSOs, then groups of at most 12
         feeders, units for the workers to share. The feeders' LPs are the same either
         way, so serial and dask runs give the same iterates.
+    formulation : {"auto", "angle", "ptdf", "lazy"}
+        The TSO agent's DC network. ``lazy``: line limits generated as rows added in
+        place, each step exact (:class:`Subproblem`); ``auto`` is ``lazy`` above
+        :data:`~flexnet.coordination.centralized.LAZY_FROM_LINES` lines, else ``angle``.
     vpp : bool or DataFrame
         ``True`` classifies the distributed resources with :func:`flexnet.vpp.classify`
         (or pass its table): TVPP members' reserve is offered straight to the TSO
@@ -347,7 +351,8 @@ def solve_hierarchical(
     parallel, workers, scheduler_address
         ``True`` runs the agents on dask (a LocalCluster of ``workers`` processes, or the
         scheduler at ``scheduler_address``); ``"auto"`` does so when either is given
-        (:func:`flexnet.parallel.use_dask`). The agents are placed once, by size; on small
+        (:func:`flexnet.parallel.use_dask`). The agents are placed by size, then once by
+        their measured warm solve times (:class:`flexnet.parallel.AgentPool`); on small
         cases the workers' start-up outweighs the gain (docs/scaling.md).
     split_tso : bool, default True
         Solve the TSO subproblem as one LP per hour, and as a whole only when a ramp
@@ -405,6 +410,7 @@ def solve_hierarchical(
                          scheme="hierarchical", progress=progress)
             parts_ds = pool.call("result", state.last_args)
             sizes = pd.DataFrame(pool.call("stats"))
+            moved = pool.moved
         wall = time.perf_counter() - t0
     res = _merge(system, parts_ds)
     lam_d = _dso_side(state, shares)
@@ -437,6 +443,7 @@ def solve_hierarchical(
                            "admm_solve_s": float(sizes.solve_s.sum()),
                            "admm_converged": int(state.converged), "admm_wall_s": wall,
                            "admm_subproblems": len(agents),
+                           "admm_agents_moved": moved,
                            # independent LPs the DSO groups are solved as (see BLOCK_FEEDERS)
                            "admm_dso_lps": int(sizes.get("blocks", pd.Series(1.0, sizes.index))
                                                .iloc[1:].fillna(1).sum()),
