@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -25,13 +24,9 @@ from tqdm.auto import tqdm
 from flexnet.progress import Ticker
 from flexnet.progress import mode as progress_mode
 
-__all__ = ["AgentPool", "dask_client", "executor", "fan_out", "place", "rebalance", "use_dask"]
+__all__ = ["AgentPool", "dask_client", "executor", "fan_out", "place", "use_dask"]
 
 log = logging.getLogger("flexnet")
-
-#: :class:`AgentPool` re-places agents only when the busiest worker's measured load
-#: drops by more than this fraction (a move costs a cold rebuild)
-REBALANCE_GAIN = 0.1
 
 
 def use_dask(parallel: bool | str, workers: int | None = None,
@@ -161,32 +156,8 @@ class _Holder:
     def add(self, agents: dict[int, Any]) -> None:
         self.agents.update(agents)
 
-    def remove(self, ids: Sequence[int]) -> None:
-        for i in ids:
-            self.agents.pop(i, None)
-
-    def call(self, method: str, args: dict[int, tuple]) -> dict[int, tuple[Any, float]]:
-        """Each agent's result and the seconds its call took."""
-        out = {}
-        for i, a in args.items():
-            t0 = time.perf_counter()
-            out[i] = (getattr(self.agents[i], method)(*a), time.perf_counter() - t0)
-        return out
-
-
-def rebalance(seconds: Sequence[float], where: Sequence[int], workers: int) -> list[int]:
-    """Moves that lower the busiest worker's load, ``seconds`` being each agent's cost
-    where ``where`` places it: repeatedly the largest agent of the busiest worker that
-    fits into the gap to the least loaded one moves there (few moves, each a gain)."""
-    where, cost = list(where), np.asarray(seconds, dtype=float)
-    for _ in range(len(where)):
-        load = np.bincount(where, weights=cost, minlength=workers)
-        hi, lo = int(np.argmax(load)), int(np.argmin(load))
-        fits = [i for i, w in enumerate(where) if w == hi and 0 < cost[i] < load[hi] - load[lo]]
-        if not fits:
-            break
-        where[max(fits, key=lambda i: (cost[i], -i))] = lo
-    return where
+    def call(self, method: str, args: dict[int, tuple]) -> dict[int, Any]:
+        return {i: getattr(self.agents[i], method)(*a) for i, a in args.items()}
 
 
 def place(weights: Sequence[float], workers: int,
@@ -211,12 +182,6 @@ class AgentPool:
     dask actor that runs their calls in turn, so models are built once, updated in place,
     and every call is one direct message per worker.
 
-    Sizes do not predict solve times, so after the first ``measure`` calls of a method
-    (the first call of an iterative solver is its cold one) the pool re-places agents by
-    that call's measured seconds (:func:`rebalance`) when the busiest worker's load drops
-    by more than :data:`REBALANCE_GAIN`; a moved agent is re-created cold on its new
-    worker, as after a worker loss. Placement is then kept.
-
     An actor dies with its worker. The pool then re-creates that worker's agents, cold,
     from the original (picklable) objects on the live workers and sends the call again.
     Agents' methods must therefore depend on their arguments only — a cold re-solve may
@@ -226,16 +191,12 @@ class AgentPool:
     """
 
     def __init__(self, agents: Sequence[Any], client: Any = None,
-                 weights: Sequence[float] | None = None, measure: int = 2) -> None:
+                 weights: Sequence[float] | None = None) -> None:
         self.agents = list(agents)
         self.weights = list(weights) if weights is not None else [1.0] * len(self.agents)
         self._client = client
         self._holders: dict[str, Any] = {}
         self._where: list[str] = []
-        self.measure = measure
-        self._calls: dict[str, int] = {}
-        #: agents moved by measured times (for the caller's report)
-        self.moved = 0
 
     def __enter__(self) -> AgentPool:
         if self._client is not None:
@@ -277,27 +238,6 @@ class AgentPool:
             self._where[i] = alive[k]
         self._place(lost)
 
-    def _rebalance(self, seconds: np.ndarray) -> None:
-        """Re-place agents by measured seconds if the busiest worker gains enough."""
-        addrs = self._workers()
-        if not set(self._where) <= set(addrs):
-            return
-        now = [addrs.index(w) for w in self._where]
-        new = rebalance(seconds, now, len(addrs))
-        before, after = (np.bincount(x, weights=seconds, minlength=len(addrs)).max()
-                         for x in (now, new))
-        if after > (1 - REBALANCE_GAIN) * before:
-            return
-        moved = [i for i in range(len(now)) if new[i] != now[i]]
-        log.info("AgentPool: moving %d agent(s) by measured seconds (busiest worker "
-                 "%.2f s → %.2f s)", len(moved), before, after)
-        for w in dict.fromkeys(self._where[i] for i in moved):
-            self._holders[w].remove([i for i in moved if self._where[i] == w]).result()
-        for i in moved:
-            self._where[i] = addrs[new[i]]
-        self._place(moved)
-        self.moved += len(moved)
-
     def loads(self, cost: Sequence[float]) -> list[float]:
         """``cost`` summed over each worker's agents (serially: one total)."""
         if self._client is None:
@@ -311,9 +251,7 @@ class AgentPool:
         if self._client is None:
             return [getattr(a, method)(*x) for a, x in zip(self.agents, args, strict=True)]
         out: list[Any] = [None] * len(self.agents)
-        seconds = np.zeros(len(self.agents))
         todo = list(range(len(self.agents)))
-        self._calls[method] = self._calls.get(method, 0) + 1
         for _ in range(3):
             sent = {w: {i: args[i] for i in todo if self._where[i] == w}
                     for w in dict.fromkeys(self._where[i] for i in todo)}
@@ -321,16 +259,14 @@ class AgentPool:
             lost = []
             for w, f in futs.items():
                 try:
-                    for i, (r, sec) in f.result().items():
-                        out[i], seconds[i] = r, sec
+                    for i, r in f.result().items():
+                        out[i] = r
                 except Exception as exc:
                     if w in self._client.scheduler_info()["workers"]:
                         raise  # an agent failed, not its worker
                     log.debug("agents %s lost with worker %s: %r", list(sent[w]), w, exc)
                     lost += list(sent[w])
             if not lost:
-                if self._calls[method] == self.measure and todo == list(range(len(out))):
-                    self._rebalance(seconds)
                 return out
             self._heal(lost)
             todo = lost

@@ -780,15 +780,15 @@ class _BlockLP(PersistentLP):
 
         A = A.tocsr()
         lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        blk = row_blocks(A, self._col_block)
+        blk[blk == -2] = 0  # empty rows: the first block checks their bounds
+        if np.any(blk < 0) and not self._whole:
+            raise ValueError(f"{self.name}: a row across blocks needs the whole LP")
         if self._whole:
             pos = super().add_rows(A, lower, upper)
         else:
             pos = np.arange(self._nrows, self._nrows + A.shape[0])
             self._nrows += A.shape[0]
-        blk = row_blocks(A, self._col_block)
-        blk[blk == -2] = 0  # empty rows: the first block checks their bounds
-        if np.any(blk < 0) and not self._whole:
-            raise ValueError(f"{self.name}: a row across blocks needs the whole LP")
         self._row_block = np.r_[self._row_block, blk]
         self._row_local = np.r_[self._row_local, np.full(pos.size, -1, dtype=np.int32)]
         self._rlo, self._rup = np.r_[self._rlo, lower], np.r_[self._rup, upper]

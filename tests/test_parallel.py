@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import case, solved
 
-from flexnet.parallel import AgentPool, dask_client, fan_out, place, rebalance, use_dask
+from flexnet.parallel import AgentPool, dask_client, fan_out, place, use_dask
 from flexnet.uncertainty.interval import stage2
 
 
@@ -75,44 +75,6 @@ def test_agents_are_placed_largest_first_on_the_least_loaded_worker():
     assert place([10, 1, 1, 1, 1, 1], 2) == [0, 1, 1, 1, 1, 1]
     assert place([3, 3, 2, 2, 2], 2) == [0, 1, 0, 1, 0]
     assert place([1, 1], 3, load=[5, 0, 0]) == [1, 2]  # survivors' loads count
-
-
-def test_rebalance_lowers_the_busiest_load_by_moves_that_each_gain():
-    def loads(where, cost):
-        return np.bincount(where, weights=cost, minlength=2).tolist()
-
-    cost = [5, 1, 1, 1, 1, 1]
-    assert loads([0, 0, 0, 1, 1, 1], cost) == [7, 3]
-    assert loads(rebalance(cost, [0, 0, 0, 1, 1, 1], 2), cost) == [5, 5]
-    assert rebalance([10, 1, 1], [0, 1, 1], 2) == [0, 1, 1]  # nothing fits the gap
-
-
-def test_agent_pool_moves_agents_by_measured_seconds_with_the_same_answers():
-    """Sizes put both slow agents on one worker; after the second call (the first one
-    measured warm) one of them moves, rebuilt cold, and the answers do not change."""
-
-    class Agent:
-        def __init__(self, k, slow):
-            self.k, self.slow, self._model = k, slow, None
-
-        def __getstate__(self):
-            return {"k": self.k, "slow": self.slow, "_model": None}
-
-        def step(self, x):
-            if self._model is None:
-                self._model = np.arange(5) * self.k
-            time.sleep(0.3 if self.slow else 0.01)
-            return float(self._model.sum() * x), os.getpid()
-
-    agents = [Agent(k, k < 2) for k in range(4)]
-    with dask_client(workers=2) as client, \
-            AgentPool(agents, client, weights=[2, 1, 1.5, 1.5]) as pool:
-        got = [pool.call("step", [(x,)] * 4) for x in range(4)]
-    assert pool.moved >= 1
-    assert [[v for v, _ in g] for g in got] == [[float(np.arange(5).sum() * k * x)
-                                                 for k in range(4)] for x in range(4)]
-    first, last = ({pid for _, pid in g[:2]} for g in (got[0], got[-1]))
-    assert (len(first), len(last)) == (1, 2)  # the slow pair is split
 
 
 def test_agent_pool_runs_serially_without_a_client():

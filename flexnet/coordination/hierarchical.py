@@ -341,8 +341,8 @@ def solve_hierarchical(
         way, so serial and dask runs give the same iterates.
     formulation : {"auto", "angle", "ptdf", "lazy"}
         The TSO agent's DC network. ``lazy``: line limits generated as rows added in
-        place, each step exact (:class:`Subproblem`); ``auto`` is ``lazy`` above
-        :data:`~flexnet.coordination.centralized.LAZY_FROM_LINES` lines, else ``angle``.
+        place, each step exact (:class:`Subproblem`). ``auto`` is ``angle`` here at every
+        size: measured, lazy was not faster end to end (docs/transmission.md).
     vpp : bool or DataFrame
         ``True`` classifies the distributed resources with :func:`flexnet.vpp.classify`
         (or pass its table): TVPP members' reserve is offered straight to the TSO
@@ -351,8 +351,7 @@ def solve_hierarchical(
     parallel, workers, scheduler_address
         ``True`` runs the agents on dask (a LocalCluster of ``workers`` processes, or the
         scheduler at ``scheduler_address``); ``"auto"`` does so when either is given
-        (:func:`flexnet.parallel.use_dask`). The agents are placed by size, then once by
-        their measured warm solve times (:class:`flexnet.parallel.AgentPool`); on small
+        (:func:`flexnet.parallel.use_dask`). The agents are placed once, by size; on small
         cases the workers' start-up outweighs the gain (docs/scaling.md).
     split_tso : bool, default True
         Solve the TSO subproblem as one LP per hour, and as a whole only when a ramp
@@ -379,7 +378,10 @@ def solve_hierarchical(
                         "least one DSO")
     from flexnet.coordination.centralized import resolve_formulation
 
-    formulation = resolve_formulation(formulation, system, "hierarchical")
+    # auto: angle at every size; lazy was not faster end to end on the synthetic
+    # 2,000 × 500 and raised its peak memory (benchmarks/README.md, "bench_large.py")
+    formulation = resolve_formulation("angle" if formulation == "auto" else formulation,
+                                      system, "hierarchical")
     with executor(parallel, workers, scheduler_address) as client:
         # serially, groups only add linopy builds (≈ 1.3 s each however small); the
         # feeder LPs inside are the same, as long as each feeder is one
@@ -410,7 +412,6 @@ def solve_hierarchical(
                          scheme="hierarchical", progress=progress)
             parts_ds = pool.call("result", state.last_args)
             sizes = pd.DataFrame(pool.call("stats"))
-            moved = pool.moved
         wall = time.perf_counter() - t0
     res = _merge(system, parts_ds)
     lam_d = _dso_side(state, shares)
@@ -443,7 +444,6 @@ def solve_hierarchical(
                            "admm_solve_s": float(sizes.solve_s.sum()),
                            "admm_converged": int(state.converged), "admm_wall_s": wall,
                            "admm_subproblems": len(agents),
-                           "admm_agents_moved": moved,
                            # independent LPs the DSO groups are solved as (see BLOCK_FEEDERS)
                            "admm_dso_lps": int(sizes.get("blocks", pd.Series(1.0, sizes.index))
                                                .iloc[1:].fillna(1).sum()),
