@@ -130,8 +130,12 @@ def seeds_study(case: str | System = STRESSED_CASE, *,
         if ac and importlib.util.find_spec("pandapower") is not None:
             from flexnet.checks import ac_check  # the feeders under an AC power flow
 
-            a = ac_check(res).attrs
-            extra |= {k: a[k] for k in ("ac_voltage_violations", "ac_branch_overloads")}
+            try:
+                a = ac_check(res).attrs
+                extra |= {k: a[k] for k in ("ac_voltage_violations", "ac_branch_overloads")}
+            except FlexnetError as exc:  # e.g. no AC convergence: noted on the row
+                log.warning("study: AC check of %s %s %s failed: %s", study, variant, name, exc)
+                extra |= {"error": "AC check: " + str(exc).splitlines()[0]}
         rows.append(_row(study, variant, name, res, time.perf_counter() - t, **extra))
         return res
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import linopy
 
     from flexnet.grid.system import System
+    from flexnet.solver import PersistentLP
 
 __all__ = ["LazyLineRows", "add_ts_network", "incidence", "line_flows_ptdf", "net_injection",
            "ptdf", "ptdf_lmp", "ptdf_prices", "ts_demand"]
@@ -200,14 +201,16 @@ class LazyLineRows:
         Line positions to monitor from the start (e.g. a copy's, rebuilt cold).
     """
 
-    def __init__(self, lp, system: System, lines: np.ndarray | None = None) -> None:
+    def __init__(self, lp: PersistentLP, system: System,
+                 lines: np.ndarray | None = None) -> None:
         ds = system.ds
         L, self._P, self._C = term_columns(_injection_terms(lp.model, system),
                                            ds.indexes["bus"])
         self._cols = lp.positions(L).reshape(L.shape)  # snapshot × term
         self._term_bus = sp.csr_matrix((self._C, (np.arange(self._P.size), self._P)),
                                        shape=(self._P.size, ds.sizes["bus"]))
-        self._demand = ts_demand(system).values
+        self._demand_da = ts_demand(system)
+        self._demand = self._demand_da.values
         self.system, self.lp = system, lp
         #: monitored line positions, and the LP row of each (snapshot, monitored line)
         self.lines = np.zeros(0, dtype=int)
@@ -219,8 +222,7 @@ class LazyLineRows:
         """Every line's flow (snapshot, line) at column values ``x``."""
         v = np.where(self._cols >= 0, x[np.maximum(self._cols, 0)], 0.0)
         inj = (self._term_bus.T @ v.T).T - self._demand
-        d = ts_demand(self.system)
-        return line_flows_ptdf(self.system, d.copy(data=inj))
+        return line_flows_ptdf(self.system, self._demand_da.copy(data=inj))
 
     def violated(self, x: np.ndarray, tol: float) -> np.ndarray:
         """Positions of unmonitored lines with |f| > F̄ (1 + ``tol``) in some hour."""

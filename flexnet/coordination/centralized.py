@@ -65,8 +65,9 @@ def resolve_formulation(formulation: str, system: System, scheme: str = "central
     from flexnet.options import OptionError
 
     if formulation == "lazy" and not lazy:
-        raise OptionError(f"{scheme}: formulation 'lazy' is available for the centralized and "
-                          "sequential schemes (and DRCC); use 'auto', 'angle' or 'ptdf'")
+        raise OptionError(f"{scheme}: formulation 'lazy' is available for the centralized, "
+                          "sequential, nested and hierarchical schemes (and DRCC); use "
+                          "'auto', 'angle' or 'ptdf'")
     if formulation != "auto":
         return formulation
     big = system.has_ts and system.n("line") > LAZY_FROM_LINES

@@ -40,7 +40,13 @@ from flexnet import blocks as b
 from flexnet.blocks.common import coords
 from flexnet.blocks.network_ts import LazyLineRows
 from flexnet.coordination.admm import AdmmState, Tolerances, admm
-from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
+from flexnet.coordination.centralized import (
+    LAZY_MAX_ROUNDS,
+    LAZY_TOL,
+    add_ds_side,
+    add_ts_side,
+    objective,
+)
 from flexnet.errors import DataError, SolverError
 from flexnet.parallel import AgentPool, executor
 from flexnet.results import extract, finalize
@@ -270,8 +276,6 @@ class Subproblem:
 
     def _run_lazy(self, lp: PersistentLP) -> str:
         """Solve; while lines are violated, add their rows and re-solve warm."""
-        from flexnet.coordination.centralized import LAZY_MAX_ROUNDS, LAZY_TOL
-
         for _ in range(LAZY_MAX_ROUNDS):
             status = lp.run()
             new = self._lazy.violated(lp.values(), LAZY_TOL) if status == "optimal" else []

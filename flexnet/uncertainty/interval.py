@@ -132,6 +132,12 @@ class Stage2LP:
     row_hour: np.ndarray
     columns: dict[str, xr.DataArray]
 
+    def solution(self, x: np.ndarray, plan: bool = True) -> dict[str, xr.DataArray]:
+        """Labeled values of :attr:`columns` at column values ``x`` (NaN where masked);
+        without the ``Plan-*`` columns unless ``plan``."""
+        return {v: pos.copy(data=np.where(pos.values >= 0, x[pos.values], np.nan))
+                for v, pos in self.columns.items() if plan or not v.startswith("Plan-")}
+
     def shift(self, name: str) -> tuple[np.ndarray, ...]:
         """The shift of a scenario: ``kind``, or ``kind@h`` (the kind's shift at hour h)."""
         kind, _, hour = name.partition("@")
@@ -231,9 +237,7 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
                                   status=status, hint="stage 2 sheds and spills at VOLL, so "
                                   "this points at fixed day-ahead decisions out of their limits")
         x = np.asarray(h.getSolution().col_value, dtype=float)
-        sol = {v: pos.copy(data=np.where(pos.values >= 0, x[pos.values], np.nan))
-               for v, pos in lp.columns.items()}
-        out.append(_outcome(sol, system, float(h.getInfo().objective_function_value)))
+        out.append(_outcome(lp.solution(x), system, float(h.getInfo().objective_function_value)))
     return out
 
 
@@ -622,9 +626,8 @@ class _OneShot:
         nc, out = a["cost"].size, {}
         for k, name in enumerate(self.names):
             xs = x[self.n1 + k * nc: self.n1 + (k + 1) * nc]
-            sol = {v: pos.copy(data=np.where(pos.values >= 0, xs[pos.values], np.nan))
-                   for v, pos in self.s2.columns.items() if not v.startswith("Plan-")}
-            out[name] = _outcome(sol, self.system, float(a["cost"] @ xs) + a["offset"])
+            out[name] = _outcome(self.s2.solution(xs, plan=False), self.system,
+                                 float(a["cost"] @ xs) + a["offset"])
         return secured, out
 
 
