@@ -380,12 +380,9 @@ def solve_hierarchical(
     if not (system.has_ts and system.has_ds):
         raise DataError(f"system {system.name!r}: the hierarchical scheme needs a TS and at "
                         "least one DSO")
-    from flexnet.coordination.centralized import resolve_formulation
-
     # auto: angle at every size; lazy was not faster end to end on the synthetic
     # 2,000 × 500 and raised its peak memory (benchmarks/README.md, "bench_large.py")
-    formulation = resolve_formulation("angle" if formulation == "auto" else formulation,
-                                      system, "hierarchical")
+    formulation = "angle" if formulation == "auto" else formulation
     with executor(parallel, workers, scheduler_address) as client:
         # serially, groups only add linopy builds (≈ 1.3 s each however small); the
         # feeder LPs inside are the same, as long as each feeder is one
