@@ -214,3 +214,48 @@ def test_interval_options_are_checked():
         solve_interval(subcase(("DSO1",), 2), method="robust")
     with pytest.raises(flexnet.DataError, match="oneshot"):
         solve_interval(subcase(("DSO1",), 2), method="oneshot", scheme="nested")
+    with pytest.raises(flexnet.OptionError, match="oneshot.*lazy"):
+        solve_interval(subcase(("DSO1",), 2), method="oneshot", formulation="lazy")
+
+
+@functools.cache
+def congested():
+    """The DSO1 4-hour subcase with every TS line at 40 % of its rating."""
+    ds = subcase(("DSO1",), 4).ds.copy()
+    ds["line_s_max"] = 0.4 * ds.line_s_max
+    return flexnet.System(ds)
+
+
+def test_lazy_stage2_scenarios_reach_the_full_network_optimum():
+    """Stage 2 with lazy line rows: each extreme's optimum is the angle model's, with
+    lines added where a scenario overloads one the plan does not bind."""
+    from flexnet.uncertainty.interval import _stage2, all_extremes
+
+    system = congested()
+    plan = flexnet.solve(system, "centralized", formulation="angle").dataset
+    names = all_extremes(system)
+    full, _, _ = _stage2(system, plan, names, "angle", None, None, None, "angle")
+    lazy, lp, lines = _stage2(system, plan, names, "lazy", None, None, None, "lazy")
+    binding = int((plan.line_loading >= 1 - 1e-6).any("snapshot").sum())
+    assert binding < lines.size < system.n("line")  # a scenario overloaded another line
+    np.testing.assert_array_equal(lp.lines, lines)
+    for name, a, b in zip(names, full, lazy, strict=True):
+        assert b.attrs["objective"] == pytest.approx(a.attrs["objective"], rel=1e-9), name
+        # DS and TS shedding both cost VOLL, so only their total is unique
+        total = [float(r.uncovered.sum() + r.ts_shed.sum()) for r in (a, b)]
+        assert total[1] == pytest.approx(total[0], abs=1e-6), name
+
+
+def test_lazy_interval_equals_angle():
+    """The repair rounds with lazy line rows in stage 1 and stage 2 give the angle run's
+    plan cost, prices and scenarios."""
+    system = congested()
+    angle, lazy = (solve_interval(system, parallel=False, max_rounds=1, formulation=f).dataset
+                   for f in ("angle", "lazy"))
+    assert lazy.attrs["formulation"] == "lazy"
+    assert lazy.attrs["objective"] == pytest.approx(angle.attrs["objective"], rel=1e-9)
+    assert float(abs(lazy.bus_lmp - angle.bus_lmp).max()) < 1e-6
+    assert list(lazy.scenario.values) == list(angle.scenario.values)
+    assert lazy.attrs["interval_rounds"] == angle.attrs["interval_rounds"]
+    assert 0 < lazy.attrs["monitored_lines"] <= lazy.attrs["stage2_monitored_lines"]
+    assert float(lazy.line_loading.max()) <= 1 + 1e-6

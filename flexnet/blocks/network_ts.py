@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from flexnet.grid.system import System
     from flexnet.solver import PersistentLP
 
-__all__ = ["LazyLineRows", "add_ts_network", "incidence", "line_flows_ptdf", "net_injection",
-           "ptdf", "ptdf_lmp", "ptdf_prices", "ts_demand"]
+__all__ = ["InjectionFlows", "LazyLineRows", "add_ts_network", "incidence", "line_flows_ptdf",
+           "monitor", "net_injection", "ptdf", "ptdf_lmp", "ptdf_prices", "ts_demand"]
 
 
 def _reference_buses(system: System) -> np.ndarray:
@@ -179,18 +179,66 @@ def _ptdf_terms(system: System, lines: np.ndarray, P: np.ndarray, C: np.ndarray,
     return H[:, P] * C[None, :], const
 
 
+def monitor(system: System, lines: np.ndarray) -> xr.DataArray:
+    """The ``lazy`` formulation's ``monitored`` mask (snapshot, line): the lines at
+    positions ``lines`` in every hour."""
+    ds = system.ds
+    on = np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), dtype=bool)
+    on[:, np.asarray(lines, dtype=int)] = True
+    return xr.DataArray(on, coords=[ds.indexes["snapshot"], ds.indexes["line"]])
+
+
+class InjectionFlows:
+    """Every line's flow at an LP's column values, from where its injection columns sit.
+
+    Arrays only, so it pickles: a stage-2 batch checks its scenarios' flows on a worker.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The model whose variables of :data:`TS_INJECTIONS` inject at the buses.
+    positions : callable
+        Column positions of linopy labels in the solver's order
+        (:meth:`flexnet.solver.PersistentLP.positions`).
+    system : System
+    """
+
+    def __init__(self, model: linopy.Model, positions, system: System) -> None:
+        ds = system.ds
+        L, self.P, self.C = term_columns(_injection_terms(model, system), ds.indexes["bus"])
+        self.cols = positions(L).reshape(L.shape)  # snapshot × term
+        self._term_bus = sp.csr_matrix((self.C, (np.arange(self.P.size), self.P)),
+                                       shape=(self.P.size, ds.sizes["bus"]))
+
+    def flows(self, system: System, x: np.ndarray, demand: xr.DataArray) -> xr.DataArray:
+        """Flows (snapshot, line) at column values ``x`` and fixed ``demand`` (snapshot,
+        bus; :func:`ts_demand`)."""
+        v = np.where(self.cols >= 0, x[np.maximum(self.cols, 0)], 0.0)
+        inj = (self._term_bus.T @ v.T).T - demand.values
+        return line_flows_ptdf(system, demand.copy(data=inj))
+
+    def overloaded(self, system: System, x: np.ndarray, demand: xr.DataArray, tol: float,
+                   monitored: np.ndarray) -> np.ndarray:
+        """Positions of lines outside ``monitored`` with |f| > F̄ (1 + ``tol``) in some
+        hour."""
+        f = abs(self.flows(system, x, demand))
+        over = (f > system.ds.line_s_max * (1 + tol)).values.any(axis=0)
+        over[np.asarray(monitored, dtype=int)] = False
+        return np.flatnonzero(over)
+
+
 class LazyLineRows:
     """Lazy line limits of a re-solved PTDF model, added to its HiGHS model in place.
 
     For a :class:`~flexnet.solver.PersistentLP` built with the ``lazy`` formulation and
-    no monitored line (a copper plate with ``System-balance``): after a solve,
-    :meth:`violated` computes every line's flow from the solved injections; :meth:`add`
-    appends the limits of lines, in every hour, as ranged rows
-    −F̄ ≤ PTDF_l · (injection − demand) ≤ F̄; the caller re-solves warm until no line is
-    violated (:func:`flexnet.coordination.centralized.lazy_rounds` does the same by
-    rebuilding). Each such solve is the full model's optimum: a relaxation's optimum that
-    is feasible. Rows are kept for later solves (an iterative caller changes costs and
-    bounds; the binding lines change little), so later solves need few or no rounds.
+    no monitored line (a copper plate with ``System-balance``): :meth:`run` solves,
+    computes every line's flow from the solved injections, appends the violated lines'
+    limits, in every hour, as ranged rows −F̄ ≤ PTDF_l · (injection − demand) ≤ F̄
+    (:meth:`add`), and re-solves warm until no line is violated
+    (:func:`flexnet.coordination.centralized.lazy_rounds` does the same by rebuilding).
+    Each such solve is the full model's optimum: a relaxation's optimum that is feasible.
+    Rows are kept for later solves (an iterative caller changes costs and bounds; the
+    binding lines change little), so later solves need few or no rounds.
 
     Parameters
     ----------
@@ -203,39 +251,33 @@ class LazyLineRows:
 
     def __init__(self, lp: PersistentLP, system: System,
                  lines: np.ndarray | None = None) -> None:
-        ds = system.ds
-        L, self._P, self._C = term_columns(_injection_terms(lp.model, system),
-                                           ds.indexes["bus"])
-        self._cols = lp.positions(L).reshape(L.shape)  # snapshot × term
-        self._term_bus = sp.csr_matrix((self._C, (np.arange(self._P.size), self._P)),
-                                       shape=(self._P.size, ds.sizes["bus"]))
-        self._demand_da = ts_demand(system)
-        self._demand = self._demand_da.values
+        self.inj = InjectionFlows(lp.model, lp.positions, system)
+        self._demand = ts_demand(system)
         self.system, self.lp = system, lp
         #: monitored line positions, and the LP row of each (snapshot, monitored line)
         self.lines = np.zeros(0, dtype=int)
-        self.rows = np.zeros((ds.sizes["snapshot"], 0), dtype=int)
+        self.rows = np.zeros((system.ds.sizes["snapshot"], 0), dtype=int)
+        #: solves that added rows, over all :meth:`run` calls
+        self.rounds = 0
         if lines is not None and len(lines):
             self.add(np.asarray(lines, dtype=int))
 
     def flows(self, x: np.ndarray) -> xr.DataArray:
         """Every line's flow (snapshot, line) at column values ``x``."""
-        v = np.where(self._cols >= 0, x[np.maximum(self._cols, 0)], 0.0)
-        inj = (self._term_bus.T @ v.T).T - self._demand
-        return line_flows_ptdf(self.system, self._demand_da.copy(data=inj))
+        return self.inj.flows(self.system, x, self._demand)
 
     def violated(self, x: np.ndarray, tol: float) -> np.ndarray:
         """Positions of unmonitored lines with |f| > F̄ (1 + ``tol``) in some hour."""
-        over = (abs(self.flows(x)) > self.system.ds.line_s_max * (1 + tol)).values.any(axis=0)
-        over[self.lines] = False
-        return np.flatnonzero(over)
+        return self.inj.overloaded(self.system, x, self._demand, tol, self.lines)
 
     def add(self, lines: np.ndarray) -> None:
         """Monitor ``lines`` (positions) in every hour: one ranged row per (hour, line)."""
         lines = np.asarray(lines, dtype=int)
-        coef, const = _ptdf_terms(self.system, lines, self._P, self._C, self._demand)
+        cols = self.inj.cols
+        coef, const = _ptdf_terms(self.system, lines, self.inj.P, self.inj.C,
+                                  self._demand.values)
         n_t, n_l = const.shape
-        cols3 = np.broadcast_to(self._cols[:, None, :], (n_t, n_l, self._cols.shape[1]))
+        cols3 = np.broadcast_to(cols[:, None, :], (n_t, n_l, cols.shape[1]))
         coef3 = np.broadcast_to(coef[None], cols3.shape)
         ok = (cols3 >= 0) & (coef3 != 0)
         t, li, _ = np.nonzero(ok)
@@ -246,10 +288,36 @@ class LazyLineRows:
         self.lines = np.r_[self.lines, lines]
         self.rows = np.c_[self.rows, pos.reshape(n_t, n_l)]
 
-    def lmp(self, lam: xr.DataArray, y: np.ndarray) -> xr.DataArray:
-        """LMPs (snapshot, bus) from the system-balance dual ``lam`` and the LP's row
-        duals ``y`` (:func:`ptdf_prices` with the monitored lines' duals)."""
+    def run(self, scheme: str) -> str:
+        """Solve; while lines are violated, add their rows and re-solve warm. Returns
+        the status of the last solve.
+
+        Raises
+        ------
+        SolverError
+            If lines are still violated after ``LAZY_MAX_ROUNDS`` solves.
+        """
+        from flexnet.coordination.centralized import LAZY_MAX_ROUNDS, LAZY_TOL
+        from flexnet.errors import SolverError
+
+        for _ in range(LAZY_MAX_ROUNDS):
+            status = self.lp.run()
+            new = self.violated(self.lp.values(), LAZY_TOL) if status == "optimal" else []
+            if not len(new):
+                return status
+            self.add(new)
+            self.rounds += 1
+        raise SolverError(f"{scheme}: lines still overloaded after {LAZY_MAX_ROUNDS} rounds "
+                          "of added line rows", scheme=scheme, status="iteration_limit",
+                          hint="use formulation='angle'")
+
+    def lmp(self) -> xr.DataArray:
+        """LMPs (snapshot, bus) of the last solve (:func:`ptdf_prices` with the
+        monitored lines' duals): the added rows' duals are not on the linopy model."""
         ds = self.system.ds
+        y = self.lp.duals()
+        lam = xr.DataArray(y[self.lp.rows("System-balance")],
+                           coords=[ds.indexes["snapshot"]])
         mu = np.zeros((ds.sizes["snapshot"], ds.sizes["line"]))
         mu[:, self.lines] = y[self.rows]
         return ptdf_prices(self.system, lam, xr.DataArray(

@@ -66,8 +66,8 @@ def resolve_formulation(formulation: str, system: System, scheme: str = "central
 
     if formulation == "lazy" and not lazy:
         raise OptionError(f"{scheme}: formulation 'lazy' is available for the centralized, "
-                          "sequential, nested and hierarchical schemes (and DRCC); use "
-                          "'auto', 'angle' or 'ptdf'")
+                          "sequential, nested and hierarchical schemes (and DRCC and the "
+                          "interval repair rounds); use 'auto', 'angle' or 'ptdf'")
     if formulation != "auto":
         return formulation
     big = system.has_ts and system.n("line") > LAZY_FROM_LINES

@@ -40,14 +40,8 @@ from flexnet import blocks as b
 from flexnet.blocks.common import coords
 from flexnet.blocks.network_ts import LazyLineRows
 from flexnet.coordination.admm import AdmmState, Tolerances, admm
-from flexnet.coordination.centralized import (
-    LAZY_MAX_ROUNDS,
-    LAZY_TOL,
-    add_ds_side,
-    add_ts_side,
-    objective,
-)
-from flexnet.errors import DataError, SolverError
+from flexnet.coordination.centralized import add_ds_side, add_ts_side, objective
+from flexnet.errors import DataError
 from flexnet.parallel import AgentPool, executor
 from flexnet.results import extract, finalize
 from flexnet.solver import WARM_OPTIONS, ComponentLP, PersistentLP, SnapshotSplitLP, new_model
@@ -265,7 +259,13 @@ class Subproblem:
         lp.set_cost(flat, lp.cost[flat] + price.ravel())
         lp.set_cost(self._prox, rho * self._slope)
         lp.set_rhs(self._dev_rows.ravel(), target.ravel())
-        status = self._run_lazy(lp) if self._lazy is not None else lp.run()
+        if self._lazy is not None:
+            before = self._lazy.rounds  # a copy rebuilt cold counts from 0
+            status = self._lazy.run("hierarchical TSO")
+            self.lines = self._lazy.lines
+            self.lazy_rounds += self._lazy.rounds - before
+        else:
+            status = lp.run()
         self._solved = status == "optimal"
         if status != "optimal":
             return {"status": status, "x": None, "cost": np.nan,
@@ -274,19 +274,6 @@ class Subproblem:
         return {"status": status, "x": x[self._x].reshape(price.shape),
                 "cost": lp.base_objective(x), "seconds": time.perf_counter() - t0}
 
-    def _run_lazy(self, lp: PersistentLP) -> str:
-        """Solve; while lines are violated, add their rows and re-solve warm."""
-        for _ in range(LAZY_MAX_ROUNDS):
-            status = lp.run()
-            new = self._lazy.violated(lp.values(), LAZY_TOL) if status == "optimal" else []
-            if not len(new):
-                return status
-            self._lazy.add(new)
-            self.lines, self.lazy_rounds = self._lazy.lines, self.lazy_rounds + 1
-        raise SolverError(f"hierarchical TSO: lines still overloaded after {LAZY_MAX_ROUNDS} "
-                          "rounds of added line rows", scheme="hierarchical",
-                          status="iteration_limit", hint="use formulation='angle'")
-
     def result(self, price: np.ndarray, target: np.ndarray, rho: float) -> xr.Dataset:
         """Labeled results of the last step, whose arguments these are (a copy rebuilt
         since solves it again)."""
@@ -294,9 +281,8 @@ class Subproblem:
             raise RuntimeError(f"{self.role} subproblem: no optimal solve to report")
         self.lp.assign()
         out = extract(self.lp.model, self.system)
-        if self._lazy is not None:  # the added line rows' duals are not on the linopy model
-            lam = self.lp.model.constraints["System-balance"].dual
-            out["bus_lmp"] = self._lazy.lmp(lam, self.lp.duals())
+        if self._lazy is not None:
+            out["bus_lmp"] = self._lazy.lmp()
         return out
 
 

@@ -41,10 +41,16 @@ import xarray as xr
 
 from flexnet import blocks as b
 from flexnet.blocks.common import aggregate, asset_dso, coords
-from flexnet.coordination.centralized import objective
+from flexnet.blocks.network_ts import InjectionFlows, LazyLineRows, monitor, ts_demand
+from flexnet.coordination.centralized import (
+    LAZY_MAX_ROUNDS,
+    LAZY_TOL,
+    objective,
+    solve_with_network,
+)
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import executor, fan_out
-from flexnet.solver import PersistentLP, checked, new_highs, new_model, run_highs, run_warm
+from flexnet.solver import PersistentLP, checked, new_highs, new_model, run_warm
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -108,8 +114,10 @@ def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
     from flexnet.grid.system import System
 
     system = System(system_ds, validate=False)
-    m = _build_stage2(system, plan, scenario_profiles(system.ds, name), formulation)
-    run_highs(m, scheme=f"interval/{name}", system=system)
+    prof = scenario_profiles(system.ds, name)
+    m, _, _ = solve_with_network(
+        lambda on: _build_stage2(system, plan, prof, formulation, monitored=on), system,
+        formulation, scheme=f"interval/{name}", options={})
     return _outcome({v: m.variables[v].solution for v in _OUTCOME_VARS if v in m.variables},
                     system, float(m.objective.value))
 
@@ -123,7 +131,9 @@ class Stage2LP:
     forecast LP's, in solver order; ``col_hour`` and ``row_hour`` each entry's snapshot
     position; ``columns`` the solver columns of the variables :func:`_outcome` reads
     (−1 where masked), labeled like the variables. Built on the driver
-    (:func:`stage2_lp`) and sent to the workers, which need no model build.
+    (:func:`stage2_lp`) and sent to the workers, which need no model build. With the
+    ``lazy`` formulation ``lines`` are the monitored line positions and ``flows`` checks
+    the others after each solve.
     """
 
     lp: dict[str, Any]  # costs, bounds, matrix (HiGHS's format), objective offset
@@ -131,6 +141,8 @@ class Stage2LP:
     col_hour: np.ndarray
     row_hour: np.ndarray
     columns: dict[str, xr.DataArray]
+    lines: np.ndarray | None = None
+    flows: InjectionFlows | None = None
 
     def solution(self, x: np.ndarray, plan: bool = True) -> dict[str, xr.DataArray]:
         """Labeled values of :attr:`columns` at column values ``x`` (NaN where masked);
@@ -150,7 +162,8 @@ class Stage2LP:
 
 def stage2_lp(system: System, plan: xr.Dataset, kinds: Sequence[str],
               formulation: str = "angle", like: Stage2LP | None = None,
-              plan_columns: bool = False) -> Stage2LP | None:
+              plan_columns: bool = False, lines: np.ndarray | None = None
+              ) -> Stage2LP | None:
     """The :class:`Stage2LP` of ``plan`` for ``kinds``; None where shifting is not exact.
 
     Scenario data (loads, PV, wind) and the stage-1 plan enter the stage-2 LP only as
@@ -160,10 +173,16 @@ def stage2_lp(system: System, plan: xr.Dataset, kinds: Sequence[str],
     do not depend on the plan: given ``like`` (another plan's) with the same structure,
     only the forecast LP is built and its shifts are kept. ``plan_columns``: see
     :func:`_build_stage2` (``columns`` then also holds the ``Plan-*`` columns).
+    ``lines``: the ``lazy`` formulation's monitored line positions (default none).
     """
+    lazy = formulation == "lazy"
+    lines = np.zeros(0, dtype=int) if lines is None else np.asarray(lines, dtype=int)
+    on = monitor(system, lines) if lazy else None
+
     def build(kind: str) -> PersistentLP:
         return PersistentLP(_build_stage2(system, plan, scenario_profiles(system.ds, kind),
-                                          formulation, plan_columns), name=f"interval/{kind}")
+                                          formulation, plan_columns, on),
+                            name=f"interval/{kind}")
 
     base = build("forecast")
     f, structure = _lp_bounds(base.h), _structure(base.h)
@@ -194,7 +213,8 @@ def stage2_lp(system: System, plan: xr.Dataset, kinds: Sequence[str],
                                coords=m.variables[v].labels.coords)
                for v in _OUTCOME_VARS + tuple(f"Plan-{p}" for p in PLAN_FIELDS)
                if v in m.variables}
-    return Stage2LP(lp, delta, col_h, row_h, columns)
+    return Stage2LP(lp, delta, col_h, row_h, columns, lines if lazy else None,
+                    InjectionFlows(m, base.positions, system) if lazy else None)
 
 
 def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
@@ -238,6 +258,10 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
                                   "this points at fixed day-ahead decisions out of their limits")
         x = np.asarray(h.getSolution().col_value, dtype=float)
         out.append(_outcome(lp.solution(x), system, float(h.getInfo().objective_function_value)))
+        if lp.flows is not None:  # lazy: the unmonitored lines this scenario overloads
+            demand = ts_demand(system, scenario_profiles(system.ds, name)["load_p"])
+            out[-1].attrs["overloaded"] = lp.flows.overloaded(system, x, demand, LAZY_TOL,
+                                                              lp.lines)
     return out
 
 
@@ -276,12 +300,14 @@ def _hours(lp: PersistentLP, system: System) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray],
-                  formulation: str, plan_columns: bool = False) -> linopy.Model:
+                  formulation: str, plan_columns: bool = False,
+                  monitored: xr.DataArray | None = None) -> linopy.Model:
     """The stage-2 LP of one scenario's profiles with day-ahead decisions fixed.
 
     ``plan_columns``: the day-ahead decisions are columns ``Plan-*`` (:data:`PLAN_LINKS`)
     fixed at the plan's values, instead of constants, so the one-shot LP can link them to
-    its stage-1 columns; the LP is the same.
+    its stage-1 columns; the LP is the same. ``monitored``: the ``lazy`` formulation's
+    line rows (:func:`flexnet.blocks.add_ts_network`).
     """
     ds = system.ds
     m = new_model()
@@ -353,7 +379,7 @@ def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray
         costs.append(b.add_ts_spill(m, system))
         b.add_wind(m, system, available=prof.get("wind_p"))
         costs.append(b.add_ts_shedding(m, system, demand=prof["load_p"]))
-        b.add_ts_network(m, system, formulation, load=prof["load_p"])
+        b.add_ts_network(m, system, formulation, load=prof["load_p"], monitored=monitored)
     objective(m, costs)
     return m
 
@@ -449,6 +475,8 @@ class _CentralizedStage1:
     The headroom rows exist from the start for every DSO with BESS and every hour, at
     need = 0 (where they restate BESS limits); a repair round only raises their
     right-hand sides and re-solves from the last basis instead of building stage 1 again.
+    With the ``lazy`` formulation the line limits are added in place as they are
+    violated (:class:`~flexnet.blocks.network_ts.LazyLineRows`) and kept for later rounds.
     """
 
     def __init__(self, system: System, options: dict[str, Any], zero: xr.DataArray,
@@ -460,11 +488,14 @@ class _CentralizedStage1:
         self.system = system
         self.formulation = options.get("formulation", "angle")
         opts = {k: v for k, v in options.items() if k != "formulation"}
-        m = build_centralized(system, self.formulation)
+        lazy = self.formulation == "lazy"
+        m = build_centralized(system, self.formulation,
+                              monitor(system, []) if lazy else None)
         # a row for every DSO with BESS and every hour, at need = 0 (no-op without storage)
         has = (cap > 0).broadcast_like(zero)
         _add_headroom(m, system, zero, zero, has, has)
         self.lp = PersistentLP(m, opts, name="centralized")
+        self.lazy = LazyLineRows(self.lp, system) if lazy else None
         lower = np.asarray(self.lp.h.getLp().row_lower_, dtype=float)
         self.rows = {}
         for name in _HEADROOM:
@@ -484,7 +515,8 @@ class _CentralizedStage1:
                                        np.full(pos.size, np.inf)), "changeRowsBounds",
                     "interval")
         reserved = bool((need_up > 0).any() or (need_down > 0).any())
-        return self.result(self.lp.run(), " with the BESS headroom reserved for stage 2"
+        status = self.lazy.run("interval stage 1") if self.lazy else self.lp.run()
+        return self.result(status, " with the BESS headroom reserved for stage 2"
                            if reserved else "")
 
     def result(self, status: str, why: str = "") -> Result:
@@ -500,10 +532,12 @@ class _CentralizedStage1:
             raise SolverError("stage 1 stopped without an optimal solution", scheme="interval",
                               status=status, hint="run with verbose=True to see HiGHS's log")
         self.lp.assign()
-        m = self.lp.model
-        return finalize(extract(m, self.system), self.system, scheme="centralized",
-                        status=status, objective=self.lp.base_objective(),
-                        extra={"formulation": self.formulation})
+        out, extra = extract(self.lp.model, self.system), {"formulation": self.formulation}
+        if self.lazy is not None:
+            out["bus_lmp"] = self.lazy.lmp()
+            extra.update(lazy_rounds=self.lazy.rounds, monitored_lines=self.lazy.lines.size)
+        return finalize(out, self.system, scheme="centralized", status=status,
+                        objective=self.lp.base_objective(), extra=extra)
 
 
 #: weight of the stage-2 operating costs (generation, PV curtailment) in the one-shot
@@ -687,9 +721,9 @@ def solve_interval(
                         f"{system.name!r} has none")
     from flexnet.coordination.centralized import resolve_formulation
 
-    # stage 2 re-solves persistent scenario models: lazy line rows are not supported there
-    formulation = resolve_formulation(options.get("formulation", "auto"), system, "interval",
-                                      lazy=False)
+    # the one-shot LP's scenario copies have no lazy line rows
+    formulation = resolve_formulation(options.get("formulation", "auto"), system,
+                                      "interval method='oneshot'", lazy=method != "oneshot")
     options = {**options, "formulation": formulation}
     dsos = system.ds.dso.values
     zeros = xr.zeros_like(system.ds.node_p_load.isel(node=0, drop=True)) * xr.DataArray(
@@ -748,11 +782,9 @@ def _secure_oneshot(system: System, second: System, options: dict[str, Any], for
         rounds += 1
         secured, inside = shot.solve()
         # every extreme solved alone with the plan (the repair path's stage 2)
-        lp = stage2_lp(second, secured.dataset, ["high", "low"], formulation, like=lp)
-        shared = {"system_ds": second.ds, "plan": secured.dataset,
-                  "formulation": formulation, "lp": lp}
-        alone = dict(zip(names, _batches(names, shared, "one-shot check", client),
-                         strict=True))
+        got, lp, _ = _stage2(second, secured.dataset, names, formulation, lp, None, client,
+                             "one-shot check")
+        alone = dict(zip(names, got, strict=True))
         missing = [n for n in names if n not in inside and energy(alone[n]) > tol]
         if not missing:
             break
@@ -781,7 +813,7 @@ def _rounds(system, second, scheme, options, formulation, cap, need_up, need_dow
     from flexnet.coordination import SCHEMES
 
     rounds, hook, stop = 0, None, ""
-    plan = results = lp = None
+    plan = results = lp = lines = None
     # centralized stage 1 is built once and re-solved warm; others rebuild with a hook
     stage1 = _CentralizedStage1(system, options, need_up, cap) if scheme == "centralized" else None
     while True:
@@ -798,14 +830,13 @@ def _rounds(system, second, scheme, options, formulation, cap, need_up, need_dow
             break
         plan = new_plan
         names = ["high", "low"]
-        lp = stage2_lp(second, plan.dataset, names, formulation, like=lp)
-        shared = {"system_ds": second.ds, "plan": plan.dataset, "formulation": formulation,
-                  "lp": lp}
-        first = _batches(names, shared, "interval extremes", client)
+        first, lp, lines = _stage2(second, plan.dataset, names, formulation, lp, lines, client,
+                                   "interval extremes")
         hours = sorted({int(h) for r in first for h in
                         np.flatnonzero((r["uncovered"].sum("dso") > tol).values)})
         extra = [f"{k}@{h}" for h in hours for k in ("high", "low")]
-        more = _batches(extra, shared, "per-hour extremes", client) if extra else []
+        more, lp, lines = (_stage2(second, plan.dataset, extra, formulation, lp, lines, client,
+                                   "per-hour extremes") if extra else ([], lp, lines))
         results = dict(zip(names + extra, first + more, strict=True))
         unc = xr.concat([r["uncovered"] for r in results.values()], "scenario")
         if float(unc.max()) <= tol:
@@ -824,7 +855,44 @@ def _rounds(system, second, scheme, options, formulation, cap, need_up, need_dow
         log.info("interval: round %d uncovered %.3f MWh; reserving BESS headroom",
                  rounds, float(unc.max("scenario").sum()))
         hook = _headroom_hook(system, need_up, need_down)
+    if lines is not None:
+        plan.dataset.attrs["stage2_monitored_lines"] = int(lines.size)
     return plan, results, rounds, stop
+
+
+def _stage2(second: System, plan: xr.Dataset, names: list[str], formulation: str,
+            lp: Stage2LP | None, lines: np.ndarray | None, client: Any, desc: str
+            ) -> tuple[list[xr.Dataset], Stage2LP | None, np.ndarray | None]:
+    """Stage-2 outcomes of ``names`` (in that order) on the plan's :class:`Stage2LP`
+    (reusing the shifts of ``lp``, another plan's, where they fit), in :func:`_batches`.
+
+    With the ``lazy`` formulation stage 2 monitors ``lines`` (positions) and the lines
+    binding in the plan; the lines a scenario overloads are added and the scenarios that
+    overloaded them solved again, until none does (as
+    :func:`~flexnet.coordination.centralized.lazy_rounds`: each outcome is then the
+    full network's). Returns the outcomes, the LP and the monitored lines (None unless
+    lazy).
+    """
+    if formulation == "lazy":
+        binding = (plan.line_loading >= 1 - LAZY_TOL).any("snapshot").values
+        lines = np.union1d(np.zeros(0, int) if lines is None else lines,
+                           np.flatnonzero(binding))
+    out, todo = {}, list(names)
+    for _ in range(LAZY_MAX_ROUNDS):
+        lp = stage2_lp(second, plan, ["high", "low"], formulation, like=lp, lines=lines)
+        shared = {"system_ds": second.ds, "plan": plan, "formulation": formulation, "lp": lp}
+        got = dict(zip(todo, _batches(todo, shared, desc, client), strict=True))
+        over = {n: r.attrs.pop("overloaded", np.zeros(0, int)) for n, r in got.items()}
+        out |= got
+        todo = [n for n in todo if over[n].size]
+        if not todo:
+            return [out[n] for n in names], lp, lines
+        lines = np.union1d(lines, np.concatenate([over[n] for n in todo]))
+        log.info("interval: %d scenarios overload unmonitored lines; %d lines monitored",
+                 len(todo), lines.size)
+    raise SolverError(f"interval stage 2: lines still overloaded after {LAZY_MAX_ROUNDS} "
+                      "rounds", scheme="interval", status="iteration_limit",
+                      hint="use formulation='angle'")
 
 
 def _batches(names: list[str], shared: dict, desc: str, client: Any) -> list[xr.Dataset]:
