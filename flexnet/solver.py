@@ -41,7 +41,7 @@ from flexnet.errors import InfeasibleError, SolverError, UnboundedError
 if TYPE_CHECKING:
     from flexnet.grid.system import System
 
-__all__ = ["DEFAULT_THREADS", "ComponentLP", "PersistentLP", "SnapshotSplitLP", "apply_options",
+__all__ = ["DEFAULT_THREADS", "ComponentLP", "HighsLP", "PersistentLP", "SnapshotSplitLP", "apply_options",
            "assign_primal", "checked", "diagnose_infeasibility", "highs_options", "new_highs",
            "new_model", "quiet_stdout", "record_solve", "record_stats", "run_checked",
            "run_highs", "run_warm"]
@@ -463,64 +463,29 @@ def run_warm(h: Any, name: str) -> str:
     return run_checked(h, name)
 
 
-class PersistentLP:
-    """A linopy model held as one highspy model and re-solved in place.
+class HighsLP:
+    """A highspy model re-solved in place: costs and row bounds changed, rows appended.
 
-    Iterative schemes (ADMM, sweeps over one structure) change costs and row bounds
-    between solves instead of rebuilding: HiGHS then warm-starts from the last basis,
-    20–80× faster than a linopy rebuild on mid-size models (DESIGN §5).
+    Iterative schemes (ADMM, sweeps over one structure) change costs and bounds between
+    solves instead of rebuilding: HiGHS then warm-starts from the last basis, 20–80×
+    faster than a linopy rebuild on mid-size models (DESIGN §5). :class:`PersistentLP`
+    makes one from a linopy model; a stage-2 batch from the arrays it was sent.
 
     Parameters
     ----------
-    m : linopy.Model
-        The built model; it is kept to write the final solution back by name.
-    options : dict, optional
-        Solver options as for :func:`highs_options` (``time_limit``, ``threads``, ...).
+    h : highspy.Highs
+        The model, already passed to ``h``.
     name : str
-        The model's name in :func:`record_stats` rows and in messages.
-    record : bool, default True
-        Add a row to an active :func:`record_stats` (False when the caller records).
+        The model's name in messages.
+    const : float
+        The objective's constant (:meth:`base_objective`).
     """
 
-    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
-                 name: str = "persistent", record: bool = True) -> None:
-        import pandas as pd
-
-        self.model = m
-        self.name = name
-        t0 = time.perf_counter()
-        verbose = bool((options or {}).get("verbose", False))
-        with quiet_stdout(not verbose):  # highspy 1.15 prints its banner at the pass
-            self.h = m.to_highspy()
-        apply_options(self.h, {"output_flag": False} | {
-            k: v for k, v in highs_options(options or {}).items() if k != "log_file"}, name)
-        M = m.matrices
-        self._vlabels = pd.Index(M.vlabels)
-        self._clabels = pd.Index(M.clabels)
-        self._nrows = self._clabels.size  # its rows: the model's and any from add_rows
-        self.cost = np.asarray(M.c, dtype=float).copy()
-        self.const = objective_constant(m)
-        #: size and set-up time, in the row format of :func:`record_stats`
-        self.stats = {"vars": int(self.h.getNumCol()), "cons": int(self.h.getNumRow()),
-                      "nonzeros": int(self.h.getNumNz()),
-                      "build_s": t0 - _CREATED.get(m, t0),
-                      "handoff_s": time.perf_counter() - t0, "solve_s": 0.0}
-        rows = _STATS.get() if record else None
-        if rows is not None:  # the same dict: solve_s keeps growing with every run
-            self.stats.update(model=name, status="built")
-            rows.append(self.stats)
-
-    def cols(self, name: str) -> np.ndarray:
-        """Column positions of a variable's entries (in the variable's label order)."""
-        return self.positions(self.model.variables[name].labels.values)
-
-    def positions(self, labels: np.ndarray) -> np.ndarray:
-        """Column positions of linopy variable labels (any shape, flattened; −1 for −1)."""
-        return self._vlabels.get_indexer(np.asarray(labels).ravel())
-
-    def rows(self, name: str) -> np.ndarray:
-        """Row positions of a constraint's entries (in the constraint's label order)."""
-        return self._clabels.get_indexer(self.model.constraints[name].labels.values.ravel())
+    def __init__(self, h: Any, name: str = "lp", const: float = 0.0) -> None:
+        self.h, self.name, self.const = h, name, const
+        self.cost = np.asarray(h.getLp().col_cost_, dtype=float).copy()
+        self._nrows = int(h.getNumRow())  # its rows: the model's and any from add_rows
+        self.stats: dict[str, Any] = {"solve_s": 0.0}
 
     def set_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
         """Set the linear cost of some columns."""
@@ -530,9 +495,14 @@ class PersistentLP:
 
     def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
         """Make some rows equalities ``row = value``."""
+        self.set_bounds(rows, value, value)
+
+    def set_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Set some rows' bounds ``lower ≤ row ≤ upper``."""
         rows = np.asarray(rows, dtype=np.int32)
-        v = np.asarray(value, dtype=float)
-        checked(self.h.changeRowsBounds(rows.size, rows, v, v), "changeRowsBounds", self.name)
+        lo, up = (np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=float), rows.shape))
+                  for v in (lower, upper))
+        checked(self.h.changeRowsBounds(rows.size, rows, lo, up), "changeRowsBounds", self.name)
 
     def add_rows(self, A: Any, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         """Append rows ``lower ≤ A x ≤ upper`` (A: scipy sparse, one column per column of
@@ -577,6 +547,59 @@ class PersistentLP:
         """The objective of the model as built (without costs changed later)."""
         x = self.values() if x is None else x
         return float(self.cost @ x) + self.const
+
+
+class PersistentLP(HighsLP):
+    """A linopy model held as one highspy model and re-solved in place (:class:`HighsLP`).
+
+    Parameters
+    ----------
+    m : linopy.Model
+        The built model; it is kept to write the final solution back by name.
+    options : dict, optional
+        Solver options as for :func:`highs_options` (``time_limit``, ``threads``, ...).
+    name : str
+        The model's name in :func:`record_stats` rows and in messages.
+    record : bool, default True
+        Add a row to an active :func:`record_stats` (False when the caller records).
+    """
+
+    def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
+                 name: str = "persistent", record: bool = True) -> None:
+        import pandas as pd
+
+        self.model = m
+        t0 = time.perf_counter()
+        verbose = bool((options or {}).get("verbose", False))
+        with quiet_stdout(not verbose):  # highspy 1.15 prints its banner at the pass
+            h = m.to_highspy()
+        apply_options(h, {"output_flag": False} | {
+            k: v for k, v in highs_options(options or {}).items() if k != "log_file"}, name)
+        super().__init__(h, name, objective_constant(m))
+        M = m.matrices
+        self._vlabels = pd.Index(M.vlabels)
+        self._clabels = pd.Index(M.clabels)
+        #: size and set-up time, in the row format of :func:`record_stats`
+        self.stats = {"vars": int(self.h.getNumCol()), "cons": int(self.h.getNumRow()),
+                      "nonzeros": int(self.h.getNumNz()),
+                      "build_s": t0 - _CREATED.get(m, t0),
+                      "handoff_s": time.perf_counter() - t0, "solve_s": 0.0}
+        rows = _STATS.get() if record else None
+        if rows is not None:  # the same dict: solve_s keeps growing with every run
+            self.stats.update(model=name, status="built")
+            rows.append(self.stats)
+
+    def cols(self, name: str) -> np.ndarray:
+        """Column positions of a variable's entries (in the variable's label order)."""
+        return self.positions(self.model.variables[name].labels.values)
+
+    def positions(self, labels: np.ndarray) -> np.ndarray:
+        """Column positions of linopy variable labels (any shape, flattened; −1 for −1)."""
+        return self._vlabels.get_indexer(np.asarray(labels).ravel())
+
+    def rows(self, name: str) -> np.ndarray:
+        """Row positions of a constraint's entries (in the constraint's label order)."""
+        return self._clabels.get_indexer(self.model.constraints[name].labels.values.ravel())
 
     def assign(self, duals: bool = True, condition: str = "optimal",
                variables: Sequence[str] | None = None) -> None:
@@ -762,16 +785,17 @@ class _BlockLP(PersistentLP):
                                                       np.ascontiguousarray(cost[sel])),
                     "changeColsCost", self.name)
 
-    def set_rhs(self, rows: np.ndarray, value: np.ndarray) -> None:
+    def set_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         if self._whole:
-            super().set_rhs(rows, value)
-        rows, v = np.asarray(rows), np.broadcast_to(np.asarray(value, dtype=float), np.shape(rows))
-        self._rlo[rows] = self._rup[rows] = v
+            super().set_bounds(rows, lower, upper)
+        rows = np.asarray(rows)
+        lo, up = (np.broadcast_to(np.asarray(v, dtype=float), rows.shape) for v in (lower, upper))
+        self._rlo[rows], self._rup[rows] = lo, up
         for t, sel in self._by_block(rows, self._row_block):
             local = self._row_local[rows[sel]]
-            vv = np.ascontiguousarray(v[sel])
-            checked(self._blocks[t][0].changeRowsBounds(local.size, local, vv, vv),
-                    "changeRowsBounds", self.name)
+            checked(self._blocks[t][0].changeRowsBounds(
+                local.size, local, np.ascontiguousarray(lo[sel]), np.ascontiguousarray(up[sel])),
+                "changeRowsBounds", self.name)
 
     def add_rows(self, A: Any, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         """Append rows (as :meth:`PersistentLP.add_rows`): to the whole LP when it is kept,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import linopy
 
     from flexnet.grid.system import System
-    from flexnet.solver import PersistentLP
+    from flexnet.solver import HighsLP
 
 __all__ = ["InjectionFlows", "LazyLineRows", "add_ts_network", "incidence", "line_flows_ptdf",
            "monitor", "net_injection", "ptdf", "ptdf_lmp", "ptdf_prices", "ts_demand"]
@@ -242,17 +242,28 @@ class LazyLineRows:
 
     Parameters
     ----------
-    lp : PersistentLP
-        The model (its ``model`` holds the injection variables of :data:`TS_INJECTIONS`).
+    lp : HighsLP
+        The model: a :class:`~flexnet.solver.PersistentLP` whose ``model`` holds the
+        injection variables of :data:`TS_INJECTIONS`, or any
+        :class:`~flexnet.solver.HighsLP` with ``inj`` given.
     system : System
     lines : array of int, optional
         Line positions to monitor from the start (e.g. a copy's, rebuilt cold).
+    inj : InjectionFlows, optional
+        Where the injection columns are (default: from ``lp.model``).
+    demand : DataArray, optional
+        The fixed demand (snapshot, bus) (default: the forecast, :func:`ts_demand`);
+        :meth:`set_demand` changes it.
+    known : array of int, optional
+        Lines whose limits the model already holds as rows: never added, never checked.
     """
 
-    def __init__(self, lp: PersistentLP, system: System,
-                 lines: np.ndarray | None = None) -> None:
-        self.inj = InjectionFlows(lp.model, lp.positions, system)
-        self._demand = ts_demand(system)
+    def __init__(self, lp: HighsLP, system: System, lines: np.ndarray | None = None, *,
+                 inj: InjectionFlows | None = None, demand: xr.DataArray | None = None,
+                 known: np.ndarray | None = None) -> None:
+        self.inj = InjectionFlows(lp.model, lp.positions, system) if inj is None else inj
+        self._demand = ts_demand(system) if demand is None else demand
+        self.known = np.zeros(0, dtype=int) if known is None else np.asarray(known, dtype=int)
         self.system, self.lp = system, lp
         #: monitored line positions, and the LP row of each (snapshot, monitored line)
         self.lines = np.zeros(0, dtype=int)
@@ -268,7 +279,8 @@ class LazyLineRows:
 
     def violated(self, x: np.ndarray, tol: float) -> np.ndarray:
         """Positions of unmonitored lines with |f| > F̄ (1 + ``tol``) in some hour."""
-        return self.inj.overloaded(self.system, x, self._demand, tol, self.lines)
+        return self.inj.overloaded(self.system, x, self._demand, tol,
+                                   np.r_[self.known, self.lines])
 
     def add(self, lines: np.ndarray) -> None:
         """Monitor ``lines`` (positions) in every hour: one ranged row per (hour, line)."""
@@ -283,10 +295,24 @@ class LazyLineRows:
         t, li, _ = np.nonzero(ok)
         A = sp.csr_matrix((coef3[ok], (t * n_l + li, cols3[ok])),
                           shape=(n_t * n_l, self.lp.cost.size))
-        s_max = self.system.ds.line_s_max.values[lines][None, :]
-        pos = self.lp.add_rows(A, (-s_max - const).ravel(), (s_max - const).ravel())
+        lo, up = self._bounds(lines, const)
+        pos = self.lp.add_rows(A, lo, up)
         self.lines = np.r_[self.lines, lines]
         self.rows = np.c_[self.rows, pos.reshape(n_t, n_l)]
+
+    def _bounds(self, lines: np.ndarray, const: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row bounds ±F̄ − const (flattened hour by hour) of ``lines``' rows."""
+        s_max = self.system.ds.line_s_max.values[lines][None, :]
+        return (-s_max - const).ravel(), (s_max - const).ravel()
+
+    def set_demand(self, demand: xr.DataArray) -> None:
+        """Another fixed demand (snapshot, bus), e.g. a scenario's: the added rows' bounds
+        move with it (their matrix does not)."""
+        self._demand = demand
+        if self.lines.size:
+            _, const = _ptdf_terms(self.system, self.lines, self.inj.P, self.inj.C,
+                                   demand.values)
+            self.lp.set_bounds(self.rows.ravel(), *self._bounds(self.lines, const))
 
     def run(self, scheme: str) -> str:
         """Solve; while lines are violated, add their rows and re-solve warm. Returns

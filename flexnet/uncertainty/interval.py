@@ -42,15 +42,10 @@ import xarray as xr
 from flexnet import blocks as b
 from flexnet.blocks.common import aggregate, asset_dso, coords
 from flexnet.blocks.network_ts import InjectionFlows, LazyLineRows, monitor, ts_demand
-from flexnet.coordination.centralized import (
-    LAZY_MAX_ROUNDS,
-    LAZY_TOL,
-    objective,
-    solve_with_network,
-)
+from flexnet.coordination.centralized import LAZY_TOL, objective, solve_with_network
 from flexnet.errors import DataError, InfeasibleError, SolverError
 from flexnet.parallel import executor, fan_out
-from flexnet.solver import PersistentLP, checked, new_highs, new_model, run_warm
+from flexnet.solver import HighsLP, PersistentLP, checked, new_highs, new_model
 
 if TYPE_CHECKING:
     from flexnet.grid.system import System
@@ -88,21 +83,6 @@ def scenario_profiles(ds: xr.Dataset, name: str) -> dict[str, xr.DataArray]:
             ext = xr.where(at, ext, ds[base])
         out[base] = ext.transpose(*ds[base].dims)
     return out
-
-
-def _fixed_node_load(system: System, plan: xr.Dataset) -> xr.DataArray:
-    """Stage-1 consumption of buildings and EV fleets, and DG output, per node."""
-    ds = system.ds
-    nodes = ds.indexes["node"]
-    total = xr.zeros_like(ds.node_p_load)
-    for var, field, sign in (("building_p", "building_node", 1.0), ("fleet_p", "fleet_node", 1.0)):
-        if var in plan:
-            total = total + sign * plan[var].groupby(ds[field].rename("node")).sum().reindex(
-                node=nodes, fill_value=0.0)
-    if "der_p" in plan:
-        dg = (plan.der_p * (ds.der_kind == "dg")).groupby(ds.der_node.rename("node")).sum()
-        total = total - dg.reindex(node=nodes, fill_value=0.0)
-    return total.transpose("snapshot", "node")
 
 
 def stage2(name: str, system_ds: xr.Dataset, plan: xr.Dataset,
@@ -225,6 +205,12 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
     it warm with each scenario's shift, so any process solves a batch in the same sequence
     and serial and dask runs give identical numbers. Without it every scenario is built
     on its own (:func:`stage2`).
+
+    With the ``lazy`` formulation, the limits of lines a scenario overloads are added to
+    the batch's model in place and it re-solves warm until none is overloaded
+    (:class:`~flexnet.blocks.network_ts.LazyLineRows`); the added rows stay for the
+    batch's later scenarios, their bounds following each scenario's demand. Every outcome
+    carries the lines added in the batch (attr ``lines_added``).
     """
     import highspy
 
@@ -240,28 +226,33 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
     q.a_matrix_.format_ = a["format"]
     q.a_matrix_.num_col_, q.a_matrix_.num_row_ = nc, nr
     q.a_matrix_.start_, q.a_matrix_.index_, q.a_matrix_.value_ = a["start"], a["index"], a["value"]
+    q.col_lower_, q.col_upper_, q.row_lower_, q.row_upper_ = a["bounds"]
     h = new_highs(name="interval")
+    checked(h.passModel(q), "the stage-2 model", "interval")
+    run = HighsLP(h, "interval")
     cols, rows = np.arange(nc, dtype=np.int32), np.arange(nr, dtype=np.int32)
-    out = []
-    for k, name in enumerate(names):
+    lazy, out = None, []
+    for name in names:
         lb, ub, rl, ru = (x + y for x, y in zip(a["bounds"], lp.shift(name), strict=True))
-        if k == 0:
-            q.col_lower_, q.col_upper_, q.row_lower_, q.row_upper_ = lb, ub, rl, ru
-            checked(h.passModel(q), "the stage-2 model", "interval")
+        checked(h.changeColsBounds(nc, cols, lb, ub), "changeColsBounds", "interval")
+        run.set_bounds(rows, rl, ru)
+        if lp.flows is None:
+            status = run.run()
         else:
-            checked(h.changeColsBounds(nc, cols, lb, ub), "changeColsBounds", "interval")
-            checked(h.changeRowsBounds(nr, rows, rl, ru), "changeRowsBounds", "interval")
-        status = run_warm(h, f"interval/{name}")
+            demand = ts_demand(system, scenario_profiles(system.ds, name)["load_p"])
+            if lazy is None:
+                lazy = LazyLineRows(run, system, inj=lp.flows, demand=demand, known=lp.lines)
+            else:
+                lazy.set_demand(demand)
+            status = lazy.run(f"interval/{name}")
         if status != "optimal":
             raise InfeasibleError(f"stage-2 scenario {name!r} is not solvable", scheme="interval",
                                   status=status, hint="stage 2 sheds and spills at VOLL, so "
                                   "this points at fixed day-ahead decisions out of their limits")
-        x = np.asarray(h.getSolution().col_value, dtype=float)
-        out.append(_outcome(lp.solution(x), system, float(h.getInfo().objective_function_value)))
-        if lp.flows is not None:  # lazy: the unmonitored lines this scenario overloads
-            demand = ts_demand(system, scenario_profiles(system.ds, name)["load_p"])
-            out[-1].attrs["overloaded"] = lp.flows.overloaded(system, x, demand, LAZY_TOL,
-                                                              lp.lines)
+        out.append(_outcome(lp.solution(run.values()), system,
+                            float(h.getInfo().objective_function_value)))
+    for r in out if lazy is not None else []:
+        r.attrs["lines_added"] = lazy.lines
     return out
 
 
@@ -337,19 +328,12 @@ def _build_stage2(system: System, plan: xr.Dataset, prof: dict[str, xr.DataArray
         costs.append(b.add_storage(m, system, reserve=False))
         costs.append(b.add_ds_shedding(m, system, demand=prof["node_p_load"]))
         costs.append(b.add_ds_spill(m, system))  # surplus nothing can absorb
-        if plan_columns:  # buildings and fleets keep their schedules; DG is Der-p above
-            load = sum((aggregate(decided(var, ("snapshot", dim)), ds[f"{dim}_node"], "node",
-                                  ds.indexes["node"])
-                        for var, dim in (("Building-p", "building"), ("Fleet-p", "fleet"))
-                        if PLAN_FIELDS[var] in plan), 0) + prof["node_p_load"]
-        else:
-            load = prof["node_p_load"] + _fixed_node_load(system, plan)
-            # DG is a fixed injection folded into the load; only PV stays a Der-p decision
-            if system.n("der"):
-                dg = (plan.der_p * (ds.der_kind == "dg")).groupby(
-                    ds.der_node.rename("node")).sum().reindex(node=ds.node.values,
-                                                              fill_value=0.0)
-                load = load + dg
+        # buildings and fleets keep their schedules (constants, or Plan-* columns); DG
+        # follows its plan through Der-p above
+        load = sum((aggregate(decided(var, ("snapshot", dim)), ds[f"{dim}_node"], "node",
+                              ds.indexes["node"])
+                    for var, dim in (("Building-p", "building"), ("Fleet-p", "fleet"))
+                    if PLAN_FIELDS[var] in plan), 0) + prof["node_p_load"]
         b.add_distribution(m, system, load=load)
         c = coords(system, "snapshot", "dso")
         pcc = m.variables["Pcc-p"]
@@ -866,33 +850,22 @@ def _stage2(second: System, plan: xr.Dataset, names: list[str], formulation: str
     """Stage-2 outcomes of ``names`` (in that order) on the plan's :class:`Stage2LP`
     (reusing the shifts of ``lp``, another plan's, where they fit), in :func:`_batches`.
 
-    With the ``lazy`` formulation stage 2 monitors ``lines`` (positions) and the lines
-    binding in the plan; the lines a scenario overloads are added and the scenarios that
-    overloaded them solved again, until none does (as
-    :func:`~flexnet.coordination.centralized.lazy_rounds`: each outcome is then the
-    full network's). Returns the outcomes, the LP and the monitored lines (None unless
-    lazy).
+    With the ``lazy`` formulation the LP monitors ``lines`` (positions) and the lines
+    binding in the plan; the batches add any other line a scenario overloads
+    (:func:`stage2_batch`), and those are monitored from the start next time. Returns
+    the outcomes, the LP and the monitored lines (None unless lazy).
     """
     if formulation == "lazy":
         binding = (plan.line_loading >= 1 - LAZY_TOL).any("snapshot").values
         lines = np.union1d(np.zeros(0, int) if lines is None else lines,
                            np.flatnonzero(binding))
-    out, todo = {}, list(names)
-    for _ in range(LAZY_MAX_ROUNDS):
-        lp = stage2_lp(second, plan, ["high", "low"], formulation, like=lp, lines=lines)
-        shared = {"system_ds": second.ds, "plan": plan, "formulation": formulation, "lp": lp}
-        got = dict(zip(todo, _batches(todo, shared, desc, client), strict=True))
-        over = {n: r.attrs.pop("overloaded", np.zeros(0, int)) for n, r in got.items()}
-        out |= got
-        todo = [n for n in todo if over[n].size]
-        if not todo:
-            return [out[n] for n in names], lp, lines
-        lines = np.union1d(lines, np.concatenate([over[n] for n in todo]))
-        log.info("interval: %d scenarios overload unmonitored lines; %d lines monitored",
-                 len(todo), lines.size)
-    raise SolverError(f"interval stage 2: lines still overloaded after {LAZY_MAX_ROUNDS} "
-                      "rounds", scheme="interval", status="iteration_limit",
-                      hint="use formulation='angle'")
+    lp = stage2_lp(second, plan, ["high", "low"], formulation, like=lp, lines=lines)
+    shared = {"system_ds": second.ds, "plan": plan, "formulation": formulation, "lp": lp}
+    out = _batches(names, shared, desc, client)
+    if formulation == "lazy":
+        added = [r.attrs.pop("lines_added", np.zeros(0, int)) for r in out]
+        lines = np.union1d(lines, np.concatenate(added)).astype(int)
+    return out, lp, lines
 
 
 def _batches(names: list[str], shared: dict, desc: str, client: Any) -> list[xr.Dataset]:
