@@ -249,7 +249,7 @@ def test_lazy_stage2_scenarios_reach_the_full_network_optimum():
 
 def test_lazy_interval_equals_angle():
     """The repair rounds with lazy line rows in stage 1 and stage 2 give the angle run's
-    plan cost, prices and scenarios."""
+    plan cost, prices and scenarios, serially and on dask alike."""
     system = congested()
     angle, lazy = (solve_interval(system, parallel=False, max_rounds=1, formulation=f).dataset
                    for f in ("angle", "lazy"))
@@ -260,3 +260,6 @@ def test_lazy_interval_equals_angle():
     assert lazy.attrs["interval_rounds"] == angle.attrs["interval_rounds"]
     assert 0 < lazy.attrs["monitored_lines"] <= lazy.attrs["stage2_monitored_lines"]
     assert float(lazy.line_loading.max()) <= 1 + 1e-6
+    # the batches add their line rows on the workers just as serially
+    par = solve_interval(system, workers=2, max_rounds=1, formulation="lazy").dataset
+    np.testing.assert_array_equal(par.scenario_uncovered.values, lazy.scenario_uncovered.values)
