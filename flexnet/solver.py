@@ -477,13 +477,15 @@ class HighsLP:
         The model, already passed to ``h``.
     name : str
         The model's name in messages.
+    cost : array
+        The columns' costs as built (:meth:`base_objective`).
     const : float
         The objective's constant (:meth:`base_objective`).
     """
 
-    def __init__(self, h: Any, name: str = "lp", const: float = 0.0) -> None:
+    def __init__(self, h: Any, cost: np.ndarray, name: str = "lp", const: float = 0.0) -> None:
         self.h, self.name, self.const = h, name, const
-        self.cost = np.asarray(h.getLp().col_cost_, dtype=float).copy()
+        self.cost = np.asarray(cost, dtype=float).copy()
         self._nrows = int(h.getNumRow())  # its rows: the model's and any from add_rows
         self.stats: dict[str, Any] = {"solve_s": 0.0}
 
@@ -575,8 +577,8 @@ class PersistentLP(HighsLP):
             h = m.to_highspy()
         apply_options(h, {"output_flag": False} | {
             k: v for k, v in highs_options(options or {}).items() if k != "log_file"}, name)
-        super().__init__(h, name, objective_constant(m))
         M = m.matrices
+        super().__init__(h, M.c, name, objective_constant(m))
         self._vlabels = pd.Index(M.vlabels)
         self._clabels = pd.Index(M.clabels)
         #: size and set-up time, in the row format of :func:`record_stats`

@@ -229,7 +229,7 @@ def stage2_batch(names: list[str], system_ds: xr.Dataset, plan: xr.Dataset,
     q.col_lower_, q.col_upper_, q.row_lower_, q.row_upper_ = a["bounds"]
     h = new_highs(name="interval")
     checked(h.passModel(q), "the stage-2 model", "interval")
-    run = HighsLP(h, "interval")
+    run = HighsLP(h, a["cost"], "interval")
     cols, rows = np.arange(nc, dtype=np.int32), np.arange(nr, dtype=np.int32)
     lazy, out = None, []
     for name in names:
