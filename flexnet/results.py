@@ -298,7 +298,8 @@ class Result:
 
 _SUMMARY_KEYS = ["total_cost", "energy_market_cost", "flexibility_market_cost",
                  "dr_reward_payments", "balancing_cost", "repair_cost", "shed_energy_mwh",
-                 "congested_line_hours", "min_voltage_pu", "max_voltage_pu",
+                 # interval: what the extremes leave uncovered (the plan itself may shed 0)
+                 "uncovered_mwh", "congested_line_hours", "min_voltage_pu", "max_voltage_pu",
                  "voltage_violations", "branch_overloads", "dso_payment", "dso_payment_min",
                  "dso_payment_max", "dso_cost_priced", "objective"]
 

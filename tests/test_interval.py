@@ -58,6 +58,8 @@ def test_every_extreme_covered_or_reported(serial):
     assert ds.attrs["uncovered_ds_mwh"] == pytest.approx(float(unc.max("scenario").sum()))
     assert ds.attrs["uncovered_ts_mwh"] == pytest.approx(ts)
     assert ds.attrs["uncovered_mwh"] == pytest.approx(ds.attrs["uncovered_ds_mwh"] + ts)
+    # and the summary (the CLI's table) says so
+    assert float(serial.summary().loc["uncovered_mwh"].iloc[0]) == ds.attrs["uncovered_mwh"]
     # the full table is in the results; the text shows the largest and counts the rest
     assert (ds.uncovered_worst.values > 1e-6).sum() <= ds.attrs["uncovered_entries"]
 

@@ -696,6 +696,12 @@ def solve_interval(
     dso) in MW, ``scenario_v_min``, ``scenario_storage_p``/``_soc``, ``scenario_ts_shed``
     and ``scenario_covered``; attrs ``interval_rounds``, ``uncovered_mwh`` and
     ``uncovered_report`` (hour, DSO, MW of whatever could not be covered).
+
+    ``formulation`` (in ``options``): the TS network of both stages, as for
+    :func:`flexnet.solve`; ``auto`` is ``lazy`` on systems with more than 1,500 lines
+    (``angle`` for ``method="oneshot"``, which refuses ``lazy``). With ``lazy``, stage 1
+    and every stage-2 batch add violated line rows in place (docs/transmission.md); attrs
+    ``lazy_rounds`` and ``monitored_lines`` (stage 1), ``stage2_monitored_lines``.
     """
     if scheme not in ("centralized", "nested"):
         raise DataError(f"interval stage 1 supports the 'centralized' and 'nested' schemes, "
