@@ -19,6 +19,8 @@ from flexnet.blocks.common import (
 from flexnet.grid.topology import dc_network, incidence
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import linopy
 
     from flexnet.grid.system import System
@@ -203,7 +205,8 @@ class InjectionFlows:
     system : System
     """
 
-    def __init__(self, model: linopy.Model, positions, system: System) -> None:
+    def __init__(self, model: linopy.Model, positions: Callable[[np.ndarray], np.ndarray],
+                 system: System) -> None:
         ds = system.ds
         L, self.P, self.C = term_columns(_injection_terms(model, system), ds.indexes["bus"])
         self.cols = positions(L).reshape(L.shape)  # snapshot × term
