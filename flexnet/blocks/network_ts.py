@@ -276,10 +276,6 @@ class LazyLineRows:
         if lines is not None and len(lines):
             self.add(np.asarray(lines, dtype=int))
 
-    def flows(self, x: np.ndarray) -> xr.DataArray:
-        """Every line's flow (snapshot, line) at column values ``x``."""
-        return self.inj.flows(self.system, x, self._demand)
-
     def violated(self, x: np.ndarray, tol: float) -> np.ndarray:
         """Positions of unmonitored lines with |f| > F̄ (1 + ``tol``) in some hour."""
         return self.inj.overloaded(self.system, x, self._demand, tol,

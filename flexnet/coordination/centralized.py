@@ -133,10 +133,10 @@ def lazy_rounds(step: Callable[[xr.DataArray], tuple[linopy.Model, str, Any]], s
         If lines are still violated after :data:`LAZY_MAX_ROUNDS` steps (``hint`` says
         what to do instead).
     """
-    ds = system.ds
+    from flexnet.blocks.network_ts import monitor
+
     if monitored is None:
-        monitored = xr.DataArray(np.zeros((ds.sizes["snapshot"], ds.sizes["line"]), bool),
-                                 coords=[ds.indexes["snapshot"], ds.indexes["line"]])
+        monitored = monitor(system, [])
     for rounds in range(1, LAZY_MAX_ROUNDS + 1):
         m, status, out = step(monitored)
         over = _new_overloads(m, system, monitored, pcc) if status in HAS_PLAN else None
