@@ -85,9 +85,9 @@ def add_ts_network(
     Parameters
     ----------
     formulation : {"angle", "ptdf"}
-        ``angle``: ``Bus-theta``, ``Line-flow``, ``Line-flow-def``
-        (f = base/x · (θ_from − θ_to)), ``Bus-balance`` per bus (dual = LMP), reference
-        angle ``Bus-theta-ref``.
+        ``angle``: ``Bus-theta``, ``Line-flow`` bounded by ±F̄ (its reduced cost is the
+        line's congestion price), ``Line-flow-def`` (f = base/x · (θ_from − θ_to)),
+        ``Bus-balance`` per bus (dual = LMP), reference angle ``Bus-theta-ref``.
         ``ptdf``: ``System-balance`` per snapshot and flows as PTDF · injections; the
         LMP is recovered as λ + Σ_l PTDF_lb (μ↑_l + μ↓_l). PTDF rows come from the sparse
         factorization (:mod:`flexnet.grid.topology`), never a dense line × bus matrix
@@ -102,8 +102,10 @@ def add_ts_network(
     monitored : DataArray of bool (snapshot, line), optional
         ``lazy`` only: the (hour, line) pairs whose limits are rows.
 
-    Both formulations add ``Line-flow-upper`` (f ≤ F̄) and ``Line-flow-lower`` (f ≥ −F̄).
-    Injections are collected from the variables in :data:`TS_INJECTIONS`.
+    ``ptdf`` and ``lazy`` add ``Line-flow-upper`` (f ≤ F̄) and ``Line-flow-lower``
+    (f ≥ −F̄) rows. ``angle`` has bounds instead: two singleton rows per line and hour
+    would be a third of a large TS's rows, and its warm re-solves (hierarchical TSO,
+    interval stage 2) were 2.3× slower with them (benchmarks/README.md). Injections are collected from the variables in :data:`TS_INJECTIONS`.
     """
     if not system.has_ts:
         return 0
@@ -112,7 +114,8 @@ def add_ts_network(
     if formulation == "angle":
         _reference_buses(system)
         theta = m.add_variables(coords=coords(system, "snapshot", "bus"), name="Bus-theta")
-        flow = m.add_variables(coords=coords(system, "snapshot", "line"), name="Line-flow")
+        flow = m.add_variables(lower=-ds.line_s_max, upper=ds.line_s_max,
+                               coords=coords(system, "snapshot", "line"), name="Line-flow")
         buses = ds.indexes["bus"]
         lines = ds.indexes["line"]
         b = float(ds.attrs["base_mva"]) / ds.line_x
@@ -125,8 +128,6 @@ def add_ts_network(
         m.add_constraints(balance == demand, name="Bus-balance")
         is_ref = xr.DataArray(np.arange(buses.size) == 0, coords=[buses])
         m.add_constraints(theta == 0, name="Bus-theta-ref", mask=is_ref)
-        m.add_constraints(flow <= ds.line_s_max, name="Line-flow-upper")
-        m.add_constraints(flow >= -ds.line_s_max, name="Line-flow-lower")
     elif formulation in ("ptdf", "lazy"):
         inj = _injection(m, system)
         m.add_constraints(inj.sum("bus") == demand.sum("bus"), name="System-balance")
