@@ -104,8 +104,9 @@ def add_ts_network(
 
     ``ptdf`` and ``lazy`` add ``Line-flow-upper`` (f ≤ F̄) and ``Line-flow-lower``
     (f ≥ −F̄) rows. ``angle`` has bounds instead: two singleton rows per line and hour
-    would be a third of a large TS's rows, and its warm re-solves (hierarchical TSO,
-    interval stage 2) were 2.3× slower with them (benchmarks/README.md). Injections are collected from the variables in :data:`TS_INJECTIONS`.
+    would be a third of a large TS's rows and slow its warm re-solves (hierarchical TSO,
+    interval stage 2; benchmarks/README.md). Injections are collected from the variables
+    in :data:`TS_INJECTIONS`.
     """
     if not system.has_ts:
         return 0
