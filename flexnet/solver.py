@@ -903,8 +903,8 @@ class SnapshotSplitLP(_BlockLP):
     tol : float, default 1e-6
         Feasibility tolerance on the coupling rows, relative to max(1, |bound|).
     own_start_max_rows, retry_split, own_start_max_iterations
-        The start policy above (defaults measured on 135k- and 390k-row TSOs,
-        benchmarks/README.md).
+        The start policy above (the own start measured faster on TSOs of 135k, 203k and
+        260k rows, far slower on one of 390k; benchmarks/README.md).
     start_edge_weights : int or None, default 1 (Devex)
         HiGHS's ``simplex_dual_edge_weight_strategy`` for a start from the blocks' bases,
         for that run only; a value given in ``options`` wins.
@@ -912,7 +912,7 @@ class SnapshotSplitLP(_BlockLP):
 
     def __init__(self, m: linopy.Model, options: dict[str, Any] | None = None,
                  name: str = "persistent", tol: float = 1e-6, *,
-                 own_start_max_rows: int = 250_000, retry_split: int = 10,
+                 own_start_max_rows: int = 300_000, retry_split: int = 10,
                  own_start_max_iterations: float = 0.02,
                  start_edge_weights: int | None = 1) -> None:
         def by_snapshot(A: Any) -> np.ndarray:
